@@ -1,0 +1,64 @@
+# Two commands on a fresh machine: `make run` (set up, then one full replay) and `make test` (set up, whole suite).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(abspath $(VENV)/bin)
+JARS := .cache/jars
+CONF ?= {}
+# spark-submit and the job's Python must be the venv's.
+export PATH := $(BIN):$(PATH)
+export PYSPARK_PYTHON := $(BIN)/python
+# Only the connector and what pyspark's own jars/ lacks; the rest (scala, hadoop client, slf4j, lz4, snappy)
+# already ships with pyspark 4.2.0.
+SPARK_KAFKA_ARTIFACTS := spark-sql-kafka-0-10_2.13,spark-token-provider-kafka-0-10_2.13,kafka-clients,commons-pool2
+
+.PHONY: setup system-deps venv jars run test test-unit broker-start broker-stop broker-status clean reference
+
+setup: system-deps venv jars
+
+# Java and Maven from Debian's packages when the machine lacks them.
+system-deps:
+	@command -v java >/dev/null && command -v mvn >/dev/null || { \
+	  echo "installing JDK 17 and Maven from Debian's packages"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jdk-headless maven; }
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
+	touch $@
+
+jars: $(JARS)/kafka/.done $(JARS)/spark-kafka/.done
+$(JARS)/kafka/.done: include/infra/kafka-pom.xml
+	rm -rf $(JARS)/kafka
+	mvn -q -B -f $< dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(abspath $(JARS)/kafka)
+	touch $@
+$(JARS)/spark-kafka/.done: include/infra/spark-kafka-pom.xml
+	rm -rf $(JARS)/spark-kafka
+	mvn -q -B -f $< dependency:copy-dependencies -DincludeScope=runtime \
+	  -DincludeArtifactIds=$(SPARK_KAFKA_ARTIFACTS) -DoutputDirectory=$(abspath $(JARS)/spark-kafka)
+	touch $@
+
+run: setup
+	$(BIN)/python -m include.cli run --conf '$(CONF)'
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-unit: setup
+	$(BIN)/python -m pytest -m "not integration and not spark and not e2e"
+
+broker-start: setup
+	$(BIN)/python -m include.cli broker start
+broker-stop:
+	$(BIN)/python -m include.cli broker stop
+broker-status:
+	$(BIN)/python -m include.cli broker status
+
+# Regenerate data/metrics.csv and its expected output with the independent reference implementation.
+reference: venv
+	$(BIN)/python -m include.cli generate --out data/metrics.csv --expected data/metrics_expected.csv
+
+clean:
+	-$(BIN)/python -m include.cli broker stop
+	rm -rf .airflow output .kafka

@@ -1,0 +1,51 @@
+"""Where files live: the project root, relative-path resolution, per-run output folders, atomic writes."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = PROJECT_ROOT / "data"
+OUTPUT_DIR = PROJECT_ROOT / "output"
+DEFAULT_DATASET = DATA_DIR / "metrics.csv"
+DEFAULT_EXPECTED = DATA_DIR / "metrics_expected.csv"
+CPU_MEM_FILE = "cpu_mem.csv"
+MANIFEST_FILE = "manifest.json"
+VALIDATION_FILE = "validation.json"
+
+
+def resolve(path: str | os.PathLike[str]) -> Path:
+    """A path as given by a user: relative ones are relative to the project root. Spaces are fine."""
+    p = Path(os.path.expanduser(str(path)))
+    return p if p.is_absolute() else PROJECT_ROOT / p
+
+
+def run_folder_name(run_id: str) -> str:
+    """A folder name for a run id (run ids hold ':' and '+', which are awkward in paths)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", run_id).strip("_") or "run"
+
+
+def output_dir_for(output_dir: str | None, run_id: str) -> Path:
+    """The run's output folder: the param when set, else output/<run id>."""
+    if output_dir:
+        return resolve(output_dir)
+    return OUTPUT_DIR / run_folder_name(run_id)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write via a temporary file in the same folder and rename, so ``path`` is never partial."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
