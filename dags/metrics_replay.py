@@ -26,6 +26,7 @@ from include.infra.kafka import SPARK_KAFKA_JARS
 from include.paths import PROJECT_ROOT
 
 SPARK_JOB = str(PROJECT_ROOT / "include" / "spark_job.py")
+SPARK_LOG4J = PROJECT_ROOT / "include" / "infra" / "spark-log4j2.properties"
 
 
 @dag(
@@ -82,7 +83,8 @@ def metrics_replay():
         name="metrics_replay_{{ run_id }}",
         jars=f"{SPARK_KAFKA_JARS}/*.jar",
         env_vars={"PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable},
-        conf={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "4"},
+        conf={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "4",
+              "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{SPARK_LOG4J}"},
         application_args=[
             "--manifest", "{{ ti.xcom_pull(task_ids='produce_metrics')['manifest'] }}",
             "--output-dir", "{{ ti.xcom_pull(task_ids='produce_metrics')['output_dir'] }}",
