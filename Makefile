@@ -8,6 +8,8 @@ CONF ?= {}
 # spark-submit and the job's Python must be the venv's.
 export PATH := $(BIN):$(PATH)
 export PYSPARK_PYTHON := $(BIN)/python
+# Local runs stay on loopback (Spark would otherwise pick the first interface address).
+export SPARK_LOCAL_IP ?= 127.0.0.1
 # Only the connector and what pyspark's own jars/ lacks; the rest (scala, hadoop client, slf4j, lz4, snappy)
 # already ships with pyspark 4.2.0.
 SPARK_KAFKA_ARTIFACTS := spark-sql-kafka-0-10_2.13,spark-token-provider-kafka-0-10_2.13,kafka-clients,commons-pool2

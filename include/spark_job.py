@@ -170,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
         result = window_cpu_mem(parse_records(records), manifest.first_second, args.window_seconds,
                                 args.slide_seconds, args.warmup_windows, args.cpu_threshold, args.mem_threshold)
         rows = [tuple(r) for r in result.collect()]
+    except (RecordCountMismatch, ManifestError) as exc:
+        log.error("%s: %s; nothing written", type(exc).__name__, exc)
+        return 1
     finally:
         spark.stop()
     out = args.output_dir / CPU_MEM_FILE

@@ -1,0 +1,130 @@
+"""Real-broker integration: topics, exact produce/consume counts, and the Spark job reading only its run."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+
+from include import dataset, generate, reference
+from include.formatting import csv_text
+from include.infra.kafka import SPARK_KAFKA_JARS, free_port
+from include.offsets import ATTEMPT_HEADER, Manifest
+from include.producer import produce
+from include.topics import TOPICS, BrokerUnreachable, check_broker, ensure_topics
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[1]
+SPARK_LOG4J = ROOT / "include" / "infra" / "spark-log4j2.properties"
+
+
+def small_dataset(tmp_path: Path, name: str, seed: int, servers: int = 3, samples: int = 40,
+                  net_disk: bool = True) -> dataset.Dataset:
+    path = generate.write_dataset(tmp_path / name, servers=servers, samples=samples, seed=seed, net_disk=net_disk)
+    return dataset.load(path)
+
+
+def consume_range(config: dict, manifest: Manifest, topic: str) -> list:
+    """Every record of the manifest's offset range of ``topic``."""
+    consumer = Consumer({**config, "group.id": f"test-{time.monotonic_ns()}", "enable.auto.commit": False})
+    spans = manifest.offsets[topic]
+    consumer.assign([TopicPartition(topic, int(p), span[0]) for p, span in spans.items()])
+    wanted = sum(span[1] - span[0] for span in spans.values())
+    records, deadline = [], time.monotonic() + 30
+    while len(records) < wanted and time.monotonic() < deadline:
+        msg = consumer.poll(1.0)
+        if msg is not None and msg.error() is None and msg.offset() < spans[str(msg.partition())][1]:
+            records.append(msg)
+    consumer.close()
+    return records
+
+
+def test_check_broker_reports_the_cluster(kafka_config):
+    info = check_broker(kafka_config, "kafka_default")
+    assert info.brokers == [kafka_config["bootstrap.servers"]]
+
+
+def test_dead_broker_fails_fast_naming_connection_and_address():
+    address = f"127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    with pytest.raises(BrokerUnreachable) as err:
+        check_broker({"bootstrap.servers": address}, "kafka_default", timeout=5)
+    assert time.monotonic() - started < 15
+    assert "kafka_default" in str(err.value) and address in str(err.value)
+
+
+def test_topics_are_ensured_twice_without_error(kafka_config):
+    first = ensure_topics(kafka_config, TOPICS, partitions=2, replication=1)
+    second = ensure_topics(kafka_config, TOPICS, partitions=3, replication=1)
+    assert second.created == []
+    assert set(second.existing) == set(TOPICS)
+    # existing topics keep their partitions: reported, never recreated
+    assert all(n == 2 for t, n in second.existing.items() if t in first.created)
+
+
+def test_produce_then_consume_gives_exact_counts(tmp_path, kafka_config):
+    ensure_topics(kafka_config, TOPICS, partitions=2, replication=1)
+    ds = small_dataset(tmp_path, "four.csv", seed=11)
+    result = produce(ds, kafka_config, run_id="counts", seconds_per_group=0)
+    m = result.manifest
+    assert m.counts == {t: ds.rows for t in TOPICS}
+    assert result.messages == 4 * ds.rows
+    for topic in TOPICS:
+        records = consume_range(kafka_config, m, topic)
+        assert len(records) == ds.rows, topic
+        assert all(dict(r.headers())[ATTEMPT_HEADER] == m.attempt_id.encode() for r in records)
+        keys = {r.key().decode() for r in records}
+        assert keys == set(ds.servers)
+    cpu = json.loads(consume_range(kafka_config, m, "topic-cpu")[0].value())
+    assert set(cpu) == {"timestamp", "original_ts", "server_id", "cpu_pct"}
+    net = json.loads(consume_range(kafka_config, m, "topic-net")[0].value())
+    assert set(net) == {"timestamp", "original_ts", "server_id", "net_in", "net_out"}
+    assert isinstance(net["net_in"], int)
+
+
+def test_cpu_mem_only_dataset_skips_net_and_disk(tmp_path, kafka_config):
+    ensure_topics(kafka_config, TOPICS, partitions=1, replication=1)
+    ds = small_dataset(tmp_path, "two.csv", seed=12, net_disk=False)
+    result = produce(ds, kafka_config, run_id="cpu-mem-only", seconds_per_group=0)
+    assert result.skipped_topics == ("topic-net", "topic-disk")
+    assert result.manifest.counts == {"topic-cpu": ds.rows, "topic-mem": ds.rows}
+
+
+def spark_submit(manifest_path: Path, out_dir: Path) -> subprocess.CompletedProcess:
+    cmd = [str(Path(sys.executable).with_name("spark-submit")), "--master", "local[2]",
+           "--jars", ",".join(str(p) for p in sorted(SPARK_KAFKA_JARS.glob("*.jar"))),
+           "--conf", "spark.ui.enabled=false",
+           "--conf", f"spark.driver.extraJavaOptions=-Dlog4j2.configurationFile=file:{SPARK_LOG4J}",
+           str(ROOT / "include" / "spark_job.py"),
+           "--manifest", str(manifest_path), "--output-dir", str(out_dir)]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.spark
+def test_spark_job_reads_only_this_runs_records(tmp_path, kafka_config):
+    """Older replays sit in the same topics; the job must see exactly the new run's records."""
+    ensure_topics(kafka_config, TOPICS, partitions=2, replication=1)
+    produce(small_dataset(tmp_path, "old.csv", seed=21), kafka_config, run_id="old", seconds_per_group=0)
+    new = small_dataset(tmp_path, "new.csv", seed=22)
+    manifest = produce(new, kafka_config, run_id="new", seconds_per_group=0).manifest
+    manifest_path = manifest.write(tmp_path / "out" / "manifest.json")
+    assert all(span[0] > 0 for span in manifest.offsets["topic-cpu"].values()), "old records must precede"
+
+    done = spark_submit(manifest_path, tmp_path / "out")
+    assert done.returncode == 0, done.stderr[-3000:]
+    expected = csv_text(reference.CPU_MEM_HEADER,
+                        reference.cpu_mem_rows(new, reference.WindowSpec(), 80.07, 89.36))
+    assert (tmp_path / "out" / "cpu_mem.csv").read_text() == expected
+
+    # A manifest whose attempt id matches no record: the job must fail and write nothing.
+    forged = Manifest(**{**manifest.__dict__, "attempt_id": "not-this-run"})
+    forged_path = forged.write(tmp_path / "forged" / "manifest.json")
+    done = spark_submit(forged_path, tmp_path / "forged")
+    assert done.returncode != 0
+    assert "RecordCountMismatch" in done.stdout + done.stderr  # spark-submit sends Python stderr to stdout
+    assert not (tmp_path / "forged" / "cpu_mem.csv").exists()
