@@ -1,0 +1,51 @@
+"""End to end: the whole metrics_replay DAG through dag.test() on a real broker and real Spark."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from include.cli import run_dag
+
+pytestmark = pytest.mark.e2e
+
+ORDER = ["check_broker", "ensure_topics", "produce_metrics", "window_metrics", "validate_output"]
+
+
+def test_real_day_replays_byte_identical(tmp_path, real_data, airflow_db, airflow_connections):
+    dataset, expected = real_data
+    out = tmp_path / "real run"  # a space in the path, like the seed's expected file name
+    dr, out_dir = run_dag({"dataset_path": str(dataset), "expected_path": str(expected),
+                           "output_dir": str(out), "seconds_per_group": 0, "partitions": 2})
+    states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
+    assert states == {t: "success" for t in ORDER}, states
+    assert str(dr.state) == "success"
+    assert out_dir == out
+    assert (out / "cpu_mem.csv").read_bytes() == expected.read_bytes()
+    report = json.loads((out / "validation.json").read_text())
+    assert report["passed"] is True
+    assert (report["expected_rows"], report["produced_rows"], report["matching"]) == (14_400, 14_400, 14_400)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["counts"] == {"topic-cpu": 28_800, "topic-mem": 28_800}
+
+
+def test_wrong_expected_file_fails_validate_output(tmp_path, real_data, airflow_db, airflow_connections):
+    """A different expected file (other thresholds) must fail validation, with the differences counted."""
+    dataset, _ = real_data
+    from include import dataset as ds_mod, reference
+    from include.formatting import csv_text
+
+    other = tmp_path / "other_expected.csv"
+    rows = reference.cpu_mem_rows(ds_mod.load(dataset), reference.WindowSpec(), 70.0, 89.36)
+    other.write_text(csv_text(reference.CPU_MEM_HEADER, rows))
+    out = tmp_path / "run"
+    dr, _ = run_dag({"dataset_path": str(dataset), "expected_path": str(other), "output_dir": str(out),
+                     "seconds_per_group": 0})
+    states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
+    assert states["window_metrics"] == "success"
+    assert states["validate_output"] == "failed"
+    report = json.loads((out / "validation.json").read_text())
+    assert report["passed"] is False
+    assert report["mismatches_per_column"]["alert"] > 0
+    assert report["mismatches_per_column"]["avg_cpu"] == 0
