@@ -59,7 +59,8 @@ broker-status:
 
 # Regenerate data/metrics.csv and its expected output with the independent reference implementation.
 reference: venv
-	$(BIN)/python -m include.cli generate --out data/metrics.csv --expected data/metrics_expected.csv
+	$(BIN)/python -m include.cli generate --out data/metrics.csv --expected data/metrics_expected.csv \
+	  --expected-net-disk data/metrics_net_disk_expected.csv
 
 clean:
 	-$(BIN)/python -m include.cli broker stop

@@ -9,9 +9,10 @@ known-good output.
 3. **produce_metrics**: the dataset is sent one timestamp group every `seconds_per_group` seconds; the
    offsets written are recorded in `<output_dir>/manifest.json`.
 4. **window_metrics**: a Spark job reads exactly those records and writes `<output_dir>/cpu_mem.csv`
-   (30 s windows sliding every 10 s, averages and threshold alerts).
-5. **validate_output**: `cpu_mem.csv` is compared with `expected_path`; the result is in
-   `<output_dir>/validation.json` and the task fails on any difference.
+   (30 s windows sliding every 10 s, averages and threshold alerts) and, when the dataset has
+   net_in/net_out/disk_io, `<output_dir>/net_disk.csv` (window maxima, flood and thrash alerts).
+5. **validate_output**: both files are compared with `expected_path` / `expected_net_disk_path`; the result
+   is in `<output_dir>/validation.json` and the task fails on any difference.
 """
 
 from __future__ import annotations
@@ -42,12 +43,17 @@ SPARK_LOG4J = PROJECT_ROOT / "include" / "infra" / "spark-log4j2.properties"
                               description="server_id,timestamp,cpu_pct,mem_pct[,net_in,net_out,disk_io]; "
                                           "relative to the project root"),
         "expected_path": Param("data/metrics_expected.csv", type="string", title="Expected CPU/MEM CSV"),
+        "expected_net_disk_path": Param("data/metrics_net_disk_expected.csv", type="string",
+                                        title="Expected NET/DISK CSV",
+                                        description="Used when the dataset has net_in/net_out/disk_io columns"),
         "output_dir": Param("", type="string", title="Output folder",
                             description="Empty: output/<run id>"),
         "seconds_per_group": Param(1.0, type="number", minimum=0, title="Seconds per timestamp group",
                                    description="Pace of the replay; 0 sends as fast as possible"),
         "cpu_threshold": Param(80.07, type="number", minimum=0, maximum=100, title="CPU alert threshold (%)"),
         "mem_threshold": Param(89.36, type="number", minimum=0, maximum=100, title="Memory alert threshold (%)"),
+        "net_threshold": Param(6104.83, type="number", minimum=0, title="Network-in alert threshold"),
+        "disk_threshold": Param(1839.94, type="number", minimum=0, title="Disk I/O alert threshold"),
         "window_seconds": Param(30, type="integer", minimum=1, title="Window length (s)"),
         "slide_seconds": Param(10, type="integer", minimum=1, title="Window slide (s)"),
         "warmup_windows": Param(2, type="integer", minimum=0, title="Leading windows dropped per server"),
@@ -93,6 +99,8 @@ def metrics_replay():
             "--warmup-windows", "{{ params.warmup_windows }}",
             "--cpu-threshold", "{{ params.cpu_threshold }}",
             "--mem-threshold", "{{ params.mem_threshold }}",
+            "--net-threshold", "{{ params.net_threshold }}",
+            "--disk-threshold", "{{ params.disk_threshold }}",
         ],
     )
 
@@ -100,7 +108,8 @@ def metrics_replay():
     def validate_output(produced: dict, params: dict | None = None) -> dict:
         from include import replay
 
-        return replay.validate_output(produced["output_dir"], params["expected_path"])
+        return replay.validate_output(produced["output_dir"], params["expected_path"],
+                                      params["expected_net_disk_path"])
 
     produced = produce_metrics()
     check_broker() >> ensure_topics() >> produced >> window_metrics

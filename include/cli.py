@@ -79,21 +79,20 @@ def cmd_broker(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     from include import generate
 
-    generate.write_default(Path(args.out), Path(args.expected), seed=args.seed)
-    print(f"wrote {args.out} and {args.expected}")
+    generate.write_default(Path(args.out), Path(args.expected), Path(args.expected_net_disk), seed=args.seed)
+    print(f"wrote {args.out}, {args.expected} and {args.expected_net_disk}")
     return 0
 
 
 def cmd_reference(args: argparse.Namespace) -> int:
-    from include import dataset, reference
-    from include.formatting import csv_text
-    from include.paths import resolve, write_atomically
+    from include import reference
+    from include.paths import resolve
 
-    ds = dataset.load(resolve(args.dataset))
     spec = reference.WindowSpec(args.window_seconds, args.slide_seconds, args.warmup_windows)
-    rows = reference.cpu_mem_rows(ds, spec, args.cpu_threshold, args.mem_threshold)
-    write_atomically(resolve(args.out), csv_text(reference.CPU_MEM_HEADER, rows))
-    print(f"wrote {len(rows)} windows to {args.out}")
+    net_disk_out = resolve(args.out_net_disk) if args.out_net_disk else None
+    ds = reference.write_expected(resolve(args.dataset), resolve(args.out), net_disk_out, spec, args.cpu_threshold,
+                                  args.mem_threshold, args.net_threshold, args.disk_threshold)
+    print(f"wrote {args.out}" + (f" and {args.out_net_disk}" if net_disk_out and ds.has_net_disk else ""))
     return 0
 
 
@@ -112,16 +111,20 @@ def main(argv: list[str] | None = None) -> int:
     g = sub.add_parser("generate", help="write the default dataset and its expected output")
     g.add_argument("--out", required=True)
     g.add_argument("--expected", required=True)
+    g.add_argument("--expected-net-disk", required=True)
     g.add_argument("--seed", type=int, default=4)
     g.set_defaults(func=cmd_generate)
-    f = sub.add_parser("reference", help="expected CPU/MEM output of a dataset, by the reference implementation")
+    f = sub.add_parser("reference", help="expected outputs of a dataset, by the reference implementation")
     f.add_argument("--dataset", required=True)
-    f.add_argument("--out", required=True)
+    f.add_argument("--out", required=True, help="expected CPU/MEM CSV")
+    f.add_argument("--out-net-disk", help="expected NET/DISK CSV (when the dataset has those columns)")
     f.add_argument("--window-seconds", type=int, default=30)
     f.add_argument("--slide-seconds", type=int, default=10)
     f.add_argument("--warmup-windows", type=int, default=2)
     f.add_argument("--cpu-threshold", type=float, default=80.07)
     f.add_argument("--mem-threshold", type=float, default=89.36)
+    f.add_argument("--net-threshold", type=float, default=6104.83)
+    f.add_argument("--disk-threshold", type=float, default=1839.94)
     f.set_defaults(func=cmd_reference)
     args = p.parse_args(argv)
     return args.func(args)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from include.dataset import format_time_of_day, load
+from include.dataset import format_time_of_day
 from include.formatting import csv_text
 from include.paths import write_atomically
 
@@ -70,10 +70,9 @@ def write_dataset(path: Path, **kw) -> Path:
     return path
 
 
-def write_default(dataset_path: Path, expected_path: Path, seed: int = 4) -> None:
-    """The shipped default: 20 servers x 1,440 samples, and its expected CPU/MEM output."""
+def write_default(dataset_path: Path, expected_path: Path, expected_net_disk_path: Path, seed: int = 4) -> None:
+    """The shipped default: 20 servers x 1,440 samples with net/disk counters, and its expected outputs."""
     from include import reference
 
     write_dataset(dataset_path, seed=seed)
-    rows = reference.cpu_mem_rows(load(dataset_path), reference.WindowSpec(), 80.07, 89.36)
-    write_atomically(expected_path, csv_text(reference.CPU_MEM_HEADER, rows))
+    reference.write_expected(dataset_path, expected_path, expected_net_disk_path)

@@ -11,6 +11,9 @@ Semantics (the seed's, pinned down by reproducing its real expected output byte 
   summed in 64-bit, and rounded HALF_UP to 2 decimals;
 - per server the first ``warmup_windows`` windows (the partial leading ones) are dropped;
 - an alert from the rounded means and the thresholds.
+
+NET/DISK uses the same windows and warm-up drop with the per-window maxima of net_in and disk_io
+(64-bit values), rounded HALF_UP to 2 decimals, and flood/thrash alerts.
 """
 
 from __future__ import annotations
@@ -19,13 +22,20 @@ from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal
 
-from include.dataset import Dataset, format_time_of_day
-from include.formatting import as_float32, float32_text, round_half_up
+from pathlib import Path
+
+from include.dataset import Dataset, format_time_of_day, load
+from include.formatting import as_float32, csv_text, float32_text, float64_text, round_half_up
+from include.paths import write_atomically
 
 CPU_MEM_HEADER = ("server_id", "window_start", "window_end", "avg_cpu", "avg_mem", "alert")
+NET_DISK_HEADER = ("server_id", "window_start", "window_end", "max_net_in", "max_disk_io", "alert")
 ALERT_BOTH = "CPU and Memory spike"
 ALERT_MEM = "Memory saturation suspected"
 ALERT_CPU = "CPU spike suspected"
+ALERT_NET_DISK = "Network flood + Disk thrash suspected"
+ALERT_NET = "Possible DDoS"
+ALERT_DISK = "Disk thrash suspected"
 
 
 @dataclass(frozen=True)
@@ -45,9 +55,12 @@ class WindowSpec:
         return starts
 
 
+def _hot(value: Decimal, threshold: float) -> bool:
+    return value >= Decimal(repr(float(threshold)))
+
+
 def cpu_mem_alert(avg_cpu: Decimal, avg_mem: Decimal, cpu_threshold: float, mem_threshold: float) -> str:
-    cpu_hot = avg_cpu >= Decimal(repr(float(cpu_threshold)))
-    mem_hot = avg_mem >= Decimal(repr(float(mem_threshold)))
+    cpu_hot, mem_hot = _hot(avg_cpu, cpu_threshold), _hot(avg_mem, mem_threshold)
     if cpu_hot and mem_hot:
         return ALERT_BOTH
     if mem_hot:
@@ -57,29 +70,73 @@ def cpu_mem_alert(avg_cpu: Decimal, avg_mem: Decimal, cpu_threshold: float, mem_
     return ""
 
 
-def cpu_mem_rows(ds: Dataset, spec: WindowSpec, cpu_threshold: float, mem_threshold: float) -> list[tuple[str, ...]]:
+def net_disk_alert(max_net_in: Decimal, max_disk_io: Decimal, net_threshold: float, disk_threshold: float) -> str:
+    net_hot, disk_hot = _hot(max_net_in, net_threshold), _hot(max_disk_io, disk_threshold)
+    if net_hot and disk_hot:
+        return ALERT_NET_DISK
+    if net_hot:
+        return ALERT_NET
+    if disk_hot:
+        return ALERT_DISK
+    return ""
+
+
+def _windows(ds: Dataset, spec: WindowSpec) -> dict[int, list[tuple[int, list[int]]]]:
+    """Per server index, its kept windows in start order, each with the row indices it holds."""
     origin = ds.first_second
-    sums: dict[tuple[int, int], list[float]] = defaultdict(lambda: [0.0, 0.0, 0])
-    cpu, mem = ds.values["cpu_pct"], ds.values["mem_pct"]
+    members: dict[tuple[int, int], list[int]] = defaultdict(list)
     for i in range(ds.rows):
-        sec = int(ds.seconds[i])
-        c, m = as_float32(float(cpu[i])), as_float32(float(mem[i]))
-        for start in spec.starts_containing(sec, origin):
-            acc = sums[(int(ds.server_index[i]), start)]
-            acc[0] += c
-            acc[1] += m
-            acc[2] += 1
+        for start in spec.starts_containing(int(ds.seconds[i]), origin):
+            members[(int(ds.server_index[i]), start)].append(i)
     per_server: dict[int, list[int]] = defaultdict(list)
-    for server, start in sums:
+    for server, start in members:
         per_server[server].append(start)
+    return {server: [(start, members[(server, start)]) for start in sorted(starts)[spec.warmup_windows:]]
+            for server, starts in per_server.items()}
+
+
+def _rows(ds: Dataset, spec: WindowSpec, cells) -> list[tuple[str, ...]]:
     rows = []
-    for server, starts in per_server.items():
-        for start in sorted(starts)[spec.warmup_windows:]:
-            c_sum, m_sum, n = sums[(server, start)]
-            avg_cpu, avg_mem = round_half_up(c_sum / n), round_half_up(m_sum / n)
+    for server, windows in _windows(ds, spec).items():
+        for start, members in windows:
             rows.append((ds.servers[server], format_time_of_day(start),
-                         format_time_of_day(start + spec.window_seconds), float32_text(avg_cpu),
-                         float32_text(avg_mem), cpu_mem_alert(avg_cpu, avg_mem, cpu_threshold, mem_threshold)))
+                         format_time_of_day(start + spec.window_seconds), *cells(members)))
     rows.sort(key=lambda r: (r[0], r[1]))
     return rows
 
+
+def cpu_mem_rows(ds: Dataset, spec: WindowSpec, cpu_threshold: float, mem_threshold: float) -> list[tuple[str, ...]]:
+    cpu, mem = ds.values["cpu_pct"], ds.values["mem_pct"]
+
+    def cells(members: list[int]) -> tuple[str, str, str]:
+        avg_cpu = round_half_up(sum(as_float32(float(cpu[i])) for i in members) / len(members))
+        avg_mem = round_half_up(sum(as_float32(float(mem[i])) for i in members) / len(members))
+        return (float32_text(avg_cpu), float32_text(avg_mem),
+                cpu_mem_alert(avg_cpu, avg_mem, cpu_threshold, mem_threshold))
+
+    return _rows(ds, spec, cells)
+
+
+def net_disk_rows(ds: Dataset, spec: WindowSpec, net_threshold: float,
+                  disk_threshold: float) -> list[tuple[str, ...]]:
+    net, disk = ds.values["net_in"], ds.values["disk_io"]
+
+    def cells(members: list[int]) -> tuple[str, str, str]:
+        max_net = round_half_up(max(float(net[i]) for i in members))
+        max_disk = round_half_up(max(float(disk[i]) for i in members))
+        return (float64_text(max_net), float64_text(max_disk),
+                net_disk_alert(max_net, max_disk, net_threshold, disk_threshold))
+
+    return _rows(ds, spec, cells)
+
+
+def write_expected(dataset_path: Path, cpu_mem_path: Path, net_disk_path: Path | None,
+                   spec: WindowSpec = WindowSpec(), cpu_threshold: float = 80.07, mem_threshold: float = 89.36,
+                   net_threshold: float = 6104.83, disk_threshold: float = 1839.94) -> Dataset:
+    """Write a dataset's expected outputs (NET/DISK only when it has those columns and a path is given)."""
+    ds = load(dataset_path)
+    write_atomically(cpu_mem_path, csv_text(CPU_MEM_HEADER, cpu_mem_rows(ds, spec, cpu_threshold, mem_threshold)))
+    if net_disk_path is not None and ds.has_net_disk:
+        write_atomically(net_disk_path, csv_text(NET_DISK_HEADER,
+                                                 net_disk_rows(ds, spec, net_threshold, disk_threshold)))
+    return ds

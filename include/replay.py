@@ -11,7 +11,7 @@ import logging
 from dataclasses import asdict
 from pathlib import Path
 
-from include.paths import CPU_MEM_FILE, MANIFEST_FILE, VALIDATION_FILE, output_dir_for, resolve
+from include.paths import MANIFEST_FILE, VALIDATION_FILE, output_dir_for, resolve
 from include.topics import TOPICS
 
 log = logging.getLogger("metrics_replay")
@@ -74,26 +74,37 @@ def produce_metrics(conn_id: str, dataset_path: str, output_dir: str | None, run
             "counts": result.manifest.counts}
 
 
-def validate_output(output_dir: str, expected_path: str) -> dict:
-    """Compare cpu_mem.csv with the expected file; write validation.json; raise on any difference."""
+def validate_output(output_dir: str, expected_path: str, expected_net_disk_path: str | None) -> dict:
+    """Compare cpu_mem.csv (and net_disk.csv) with the expected files; write validation.json; raise on a
+    difference. The NET/DISK part is "not applicable" when the replayed dataset has no such columns."""
     from include import validation
-    from include.reference import CPU_MEM_HEADER
+    from include.offsets import Manifest
 
     out = Path(output_dir)
-    produced, expected = out / CPU_MEM_FILE, resolve(expected_path)
-    log.info("Validating %s against %s", produced, expected)
-    report = validation.compare(expected, produced, CPU_MEM_HEADER, ("avg_cpu", "avg_mem"))
-    report_path = report.write(out / VALIDATION_FILE)
-    for m in report.first_mismatches:
-        log.info("mismatch %s %s: expected %r, produced %r", "/".join(m.key), m.column, m.expected, m.produced)
-    for key in report.first_missing:
-        log.info("missing window %s", "/".join(key))
-    for key in report.first_extra:
-        log.info("extra window %s", "/".join(key))
-    log.info("%s; report %s", report.summary(), report_path)
-    if not report.passed:
-        raise ValidationFailed(f"{produced} differs from {expected}: {report.summary()}")
-    return {"passed": True, "summary": report.summary(), "report": str(report_path)}
+    manifest = Manifest.read(out / MANIFEST_FILE)
+    expected = resolve(expected_path)
+    expected_nd = resolve(expected_net_disk_path) if expected_net_disk_path else None
+    log.info("Validating %s against %s%s", out, expected,
+             f" and {expected_nd}" if manifest.has_net_disk else " (no NET/DISK columns in the dataset)")
+    result = validation.validate_run(out, expected, expected_nd, manifest.has_net_disk)
+    report_path = result.write(out / VALIDATION_FILE)
+    for part, report in (("cpu_mem", result.cpu_mem), ("net_disk", result.net_disk)):
+        if report is None:
+            continue
+        for m in report.first_mismatches:
+            log.info("%s mismatch %s %s: expected %r, produced %r", part, "/".join(m.key), m.column, m.expected,
+                     m.produced)
+        for key in report.first_missing:
+            log.info("%s missing window %s", part, "/".join(key))
+        for key in report.first_extra:
+            log.info("%s extra window %s", part, "/".join(key))
+    summaries = result.summaries()
+    for part, line in summaries.items():
+        log.info("%s: %s", part, line)
+    log.info("Validation %s; report %s", "passed" if result.passed else "FAILED", report_path)
+    if not result.passed:
+        raise ValidationFailed(f"output in {out} differs from the expected files: {summaries}")
+    return {"passed": True, "summary": summaries, "report": str(report_path)}
 
 
 class ValidationFailed(AssertionError):

@@ -27,9 +27,10 @@ from pyspark.sql import types as T
 
 from include.offsets import ATTEMPT_HEADER, Manifest, ManifestError
 from include.formatting import csv_text
-from include.paths import CPU_MEM_FILE, write_atomically
-from include.reference import ALERT_BOTH, ALERT_CPU, ALERT_MEM, CPU_MEM_HEADER
-from include.topics import CPU_TOPIC, MEM_TOPIC
+from include.paths import CPU_MEM_FILE, NET_DISK_FILE, write_atomically
+from include.reference import (ALERT_BOTH, ALERT_CPU, ALERT_DISK, ALERT_MEM, ALERT_NET, ALERT_NET_DISK,
+                               CPU_MEM_HEADER, NET_DISK_HEADER)
+from include.topics import CPU_TOPIC, DISK_TOPIC, MEM_TOPIC, NET_TOPIC
 
 log = logging.getLogger("metrics_replay.spark_job")
 
@@ -41,6 +42,9 @@ VALUE_SCHEMA = T.StructType([
     T.StructField("original_ts", T.StringType()),
     T.StructField("cpu_pct", T.FloatType()),
     T.StructField("mem_pct", T.FloatType()),
+    # NET/DISK counters are 64-bit.
+    T.StructField("net_in", T.DoubleType()),
+    T.StructField("disk_io", T.DoubleType()),
 ])
 
 
@@ -55,51 +59,101 @@ def event_second(ts: Column) -> Column:
 
 
 def parse_records(records: DataFrame) -> DataFrame:
-    """Kafka rows (value bytes) -> server_id, event_second, cpu_pct, mem_pct (the other metric null)."""
+    """Kafka rows (value bytes) -> server_id, event_second, cpu_pct, mem_pct, net_in, disk_io.
+
+    Each topic's message holds its own metric; the others are null and ignored by the aggregations.
+    """
     parsed = records.select(F.from_json(F.col("value").cast("string"), VALUE_SCHEMA).alias("m"))
     return parsed.select(
         F.col("m.server_id").alias("server_id"),
         event_second(F.col("m.original_ts")).alias("event_second"),
         F.col("m.cpu_pct").alias("cpu_pct"),
         F.col("m.mem_pct").alias("mem_pct"),
+        F.col("m.net_in").alias("net_in"),
+        F.col("m.disk_io").alias("disk_io"),
     )
 
 
-def window_cpu_mem(samples: DataFrame, origin_second: int, window_seconds: int = 30, slide_seconds: int = 10,
-                   warmup_windows: int = 2, cpu_threshold: float = 80.07, mem_threshold: float = 89.36) -> DataFrame:
-    """The seed's windowed aggregation, as output-ready strings, sorted by server_id then window_start.
+def windowed(samples: DataFrame, origin_second: int, window_seconds: int, slide_seconds: int,
+             warmup_windows: int, aggregates: list[Column]) -> DataFrame:
+    """Per server and sliding window, ``aggregates``; the shared windowing of both outputs.
 
-    ``samples``: server_id, event_second (int), cpu_pct (float), mem_pct (float); a null metric is ignored.
-    Windows start at origin_second modulo the slide; the first ``warmup_windows`` per server are dropped.
+    Windows start at origin_second modulo the slide (only windows holding data exist); the first
+    ``warmup_windows`` per server (the partial leading ones) are dropped. Columns: server_id, w, aggregates.
     """
     offset = origin_second % slide_seconds
     windows = samples.withColumn("ts", F.timestamp_seconds(F.col("event_second"))).groupBy(
         "server_id",
         F.window("ts", f"{window_seconds} seconds", f"{slide_seconds} seconds", f"{offset} seconds").alias("w"),
-    ).agg(
-        # Spark's round() is HALF_UP on the double's decimal text.
-        F.round(F.avg("cpu_pct"), 2).alias("avg_cpu"),
-        F.round(F.avg("mem_pct"), 2).alias("avg_mem"),
-    )
+    ).agg(*aggregates)
     ordered = Window.partitionBy("server_id").orderBy(F.col("w.start"))
-    kept = windows.withColumn("n", F.row_number().over(ordered)).where(F.col("n") > warmup_windows)
-    cpu_hot = F.col("avg_cpu") >= F.lit(float(cpu_threshold))
-    mem_hot = F.col("avg_mem") >= F.lit(float(mem_threshold))
-    alert = (F.when(cpu_hot & mem_hot, ALERT_BOTH).when(mem_hot, ALERT_MEM).when(cpu_hot, ALERT_CPU)
-             .otherwise(""))
+    return windows.withColumn("n", F.row_number().over(ordered)).where(F.col("n") > warmup_windows).drop("n")
+
+
+def _alert(first_hot: Column, second_hot: Column, both: str, first: str, second: str) -> Column:
+    return (F.when(first_hot & second_hot, both).when(first_hot, first).when(second_hot, second).otherwise(""))
+
+
+def _output(kept: DataFrame, columns: list[Column]) -> DataFrame:
     return kept.select(
         F.col("server_id"),
         F.date_format("w.start", "HH:mm:ss").alias("window_start"),
         F.date_format("w.end", "HH:mm:ss").alias("window_end"),
-        float32_text(F.col("avg_cpu")).alias("avg_cpu"),
-        float32_text(F.col("avg_mem")).alias("avg_mem"),
-        alert.alias("alert"),
+        *columns,
     ).orderBy("server_id", "window_start")
+
+
+def window_cpu_mem(samples: DataFrame, origin_second: int, window_seconds: int = 30, slide_seconds: int = 10,
+                   warmup_windows: int = 2, cpu_threshold: float = 80.07, mem_threshold: float = 89.36) -> DataFrame:
+    """The seed's windowed CPU/MEM aggregation, as output-ready strings, sorted by server_id, window_start.
+
+    ``samples``: server_id, event_second (int), cpu_pct (float), mem_pct (float); a null metric is ignored.
+    """
+    kept = windowed(samples.where(F.col("cpu_pct").isNotNull() | F.col("mem_pct").isNotNull()), origin_second,
+                    window_seconds, slide_seconds, warmup_windows, [
+                        # Spark's round() is HALF_UP on the double's decimal text.
+                        F.round(F.avg("cpu_pct"), 2).alias("avg_cpu"),
+                        F.round(F.avg("mem_pct"), 2).alias("avg_mem"),
+                    ])
+    cpu_hot = F.col("avg_cpu") >= F.lit(float(cpu_threshold))
+    mem_hot = F.col("avg_mem") >= F.lit(float(mem_threshold))
+    # The seed checks memory before CPU when only one holds; _alert(first=mem, second=cpu) keeps that order.
+    alert = _alert(mem_hot, cpu_hot, ALERT_BOTH, ALERT_MEM, ALERT_CPU)
+    return _output(kept, [float32_text(F.col("avg_cpu")).alias("avg_cpu"),
+                          float32_text(F.col("avg_mem")).alias("avg_mem"), alert.alias("alert")])
+
+
+def window_net_disk(samples: DataFrame, origin_second: int, window_seconds: int = 30, slide_seconds: int = 10,
+                    warmup_windows: int = 2, net_threshold: float = 6104.83,
+                    disk_threshold: float = 1839.94) -> DataFrame:
+    """Windowed NET/DISK maxima (64-bit) and flood/thrash alerts, same windows as CPU/MEM.
+
+    ``samples``: server_id, event_second (int), net_in (double), disk_io (double); a null metric is ignored.
+    """
+    kept = windowed(samples.where(F.col("net_in").isNotNull() | F.col("disk_io").isNotNull()), origin_second,
+                    window_seconds, slide_seconds, warmup_windows, [
+                        F.round(F.max("net_in"), 2).alias("max_net_in"),
+                        F.round(F.max("disk_io"), 2).alias("max_disk_io"),
+                    ])
+    net_hot = F.col("max_net_in") >= F.lit(float(net_threshold))
+    disk_hot = F.col("max_disk_io") >= F.lit(float(disk_threshold))
+    alert = _alert(net_hot, disk_hot, ALERT_NET_DISK, ALERT_NET, ALERT_DISK)
+    return _output(kept, [float64_text(F.col("max_net_in")).alias("max_net_in"),
+                          float64_text(F.col("max_disk_io")).alias("max_disk_io"), alert.alias("alert")])
 
 
 def float32_text(col: Column) -> Column:
     """Shortest text of the value as a 32-bit float, without a trailing '.0' (57.9, 47, 58.47)."""
     return F.regexp_replace(col.cast("float").cast("string"), r"\.0$", "")
+
+
+def float64_text(col: Column) -> Column:
+    """Text of a value already rounded to 2 decimals, without trailing zeros or '.0' (6104.83, 7000, 12.5).
+
+    Through decimal rather than Double.toString, which switches to 1.0E7-style notation for large values.
+    """
+    text = col.cast("decimal(38,2)").cast("string")
+    return F.regexp_replace(F.regexp_replace(text, r"0+$", ""), r"\.$", "")
 
 
 def kafka_options(manifest: Manifest, topics: list[str]) -> dict[str, str]:
@@ -150,6 +204,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--warmup-windows", type=int, default=2)
     p.add_argument("--cpu-threshold", type=float, default=80.07)
     p.add_argument("--mem-threshold", type=float, default=89.36)
+    p.add_argument("--net-threshold", type=float, default=6104.83)
+    p.add_argument("--disk-threshold", type=float, default=1839.94)
     return p.parse_args(argv)
 
 
@@ -161,23 +217,32 @@ def main(argv: list[str] | None = None) -> int:
     except ManifestError as exc:
         log.error("%s", exc)
         return 2
-    topics = [CPU_TOPIC, MEM_TOPIC]
+    net_disk = manifest.has_net_disk
+    topics = [CPU_TOPIC, MEM_TOPIC] + ([NET_TOPIC, DISK_TOPIC] if net_disk else [])
     log.info("windowing run %s (attempt %s) from %s: %s", manifest.run_id, manifest.attempt_id,
              manifest.bootstrap_servers, {t: manifest.offsets.get(t) for t in topics})
     spark = build_session()
+    outputs: dict[str, tuple[tuple[str, ...], list[tuple]]] = {}
     try:
-        records = read_run_records(spark, manifest, topics)
-        result = window_cpu_mem(parse_records(records), manifest.first_second, args.window_seconds,
-                                args.slide_seconds, args.warmup_windows, args.cpu_threshold, args.mem_threshold)
-        rows = [tuple(r) for r in result.collect()]
+        samples = parse_records(read_run_records(spark, manifest, topics))
+        spec = (manifest.first_second, args.window_seconds, args.slide_seconds, args.warmup_windows)
+        cpu_mem = window_cpu_mem(samples, *spec, args.cpu_threshold, args.mem_threshold)
+        outputs[CPU_MEM_FILE] = (CPU_MEM_HEADER, [tuple(r) for r in cpu_mem.collect()])
+        if net_disk:
+            net_disk_df = window_net_disk(samples, *spec, args.net_threshold, args.disk_threshold)
+            outputs[NET_DISK_FILE] = (NET_DISK_HEADER, [tuple(r) for r in net_disk_df.collect()])
     except (RecordCountMismatch, ManifestError) as exc:
         log.error("%s: %s; nothing written", type(exc).__name__, exc)
         return 1
     finally:
         spark.stop()
-    out = args.output_dir / CPU_MEM_FILE
-    write_atomically(out, csv_text(CPU_MEM_HEADER, rows))
-    log.info("wrote %d windows to %s", len(rows), out)
+    if not net_disk:
+        # A stale NET/DISK file of an earlier run in this folder must not pass as this run's.
+        (args.output_dir / NET_DISK_FILE).unlink(missing_ok=True)
+        log.info("dataset has no net_in/net_out/disk_io: no %s", NET_DISK_FILE)
+    for name, (header, rows) in outputs.items():
+        write_atomically(args.output_dir / name, csv_text(header, rows))
+        log.info("wrote %d windows to %s", len(rows), args.output_dir / name)
     return 0
 
 

@@ -61,11 +61,8 @@ class ValidationReport:
     def to_dict(self) -> dict:
         d = asdict(self)
         d["passed"] = self.passed
+        d["status"] = "pass" if self.passed else "fail"
         return d
-
-    def write(self, path: Path) -> Path:
-        write_atomically(path, json.dumps(self.to_dict(), indent=2) + "\n")
-        return path
 
 
 def read_rows(path: Path, header: tuple[str, ...]) -> dict[tuple[str, ...], dict[str, str]]:
@@ -145,3 +142,47 @@ def _check_numbers(path: Path, rows: dict[tuple[str, ...], dict[str, str]], nume
                 Decimal(rec[c])
             except InvalidOperation:
                 raise ValidationInputError(f"{path}, line {line}, field {c!r}: {rec[c]!r} is not a number") from None
+
+
+NOT_APPLICABLE = "not applicable"
+
+
+@dataclass
+class RunValidation:
+    """Both outputs of one run: CPU/MEM always, NET/DISK when the dataset has those columns."""
+
+    cpu_mem: ValidationReport
+    net_disk: ValidationReport | None  # None: not applicable
+
+    @property
+    def passed(self) -> bool:
+        return self.cpu_mem.passed and (self.net_disk is None or self.net_disk.passed)
+
+    def summaries(self) -> dict[str, str]:
+        return {"cpu_mem": self.cpu_mem.summary(),
+                "net_disk": self.net_disk.summary() if self.net_disk else
+                f"{NOT_APPLICABLE.upper()}: the dataset has no net_in/net_out/disk_io columns"}
+
+    def to_dict(self) -> dict:
+        net_disk = self.net_disk.to_dict() if self.net_disk else {
+            "status": NOT_APPLICABLE, "reason": "the dataset has no net_in/net_out/disk_io columns"}
+        return {"passed": self.passed, "cpu_mem": self.cpu_mem.to_dict(), "net_disk": net_disk}
+
+    def write(self, path: Path) -> Path:
+        write_atomically(path, json.dumps(self.to_dict(), indent=2) + "\n")
+        return path
+
+
+def validate_run(output_dir: Path, expected_cpu_mem: Path, expected_net_disk: Path | None,
+                 has_net_disk: bool) -> RunValidation:
+    from include.paths import CPU_MEM_FILE, NET_DISK_FILE
+    from include.reference import CPU_MEM_HEADER, NET_DISK_HEADER
+
+    cpu_mem = compare(expected_cpu_mem, output_dir / CPU_MEM_FILE, CPU_MEM_HEADER, ("avg_cpu", "avg_mem"))
+    net_disk = None
+    if has_net_disk:
+        if expected_net_disk is None:
+            raise ValidationInputError("the dataset has NET/DISK columns but no expected_net_disk_path was given")
+        net_disk = compare(expected_net_disk, output_dir / NET_DISK_FILE, NET_DISK_HEADER,
+                           ("max_net_in", "max_disk_io"))
+    return RunValidation(cpu_mem=cpu_mem, net_disk=net_disk)

@@ -25,9 +25,28 @@ def test_real_day_replays_byte_identical(tmp_path, real_data, airflow_db, airflo
     assert (out / "cpu_mem.csv").read_bytes() == expected.read_bytes()
     report = json.loads((out / "validation.json").read_text())
     assert report["passed"] is True
-    assert (report["expected_rows"], report["produced_rows"], report["matching"]) == (14_400, 14_400, 14_400)
+    cpu_mem = report["cpu_mem"]
+    assert (cpu_mem["expected_rows"], cpu_mem["produced_rows"], cpu_mem["matching"]) == (14_400, 14_400, 14_400)
+    assert report["net_disk"]["status"] == "not applicable"  # the seed's file has no NET/DISK columns
+    assert not (out / "net_disk.csv").exists()
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["counts"] == {"topic-cpu": 28_800, "topic-mem": 28_800}
+
+
+def test_default_four_metric_day_validates_both_outputs(tmp_path, airflow_db, airflow_connections):
+    from include.paths import DEFAULT_EXPECTED, DEFAULT_EXPECTED_NET_DISK
+
+    out = tmp_path / "default"
+    dr, _ = run_dag({"output_dir": str(out), "seconds_per_group": 0})
+    states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
+    assert states == {t: "success" for t in ORDER}, states
+    assert (out / "cpu_mem.csv").read_bytes() == DEFAULT_EXPECTED.read_bytes()
+    assert (out / "net_disk.csv").read_bytes() == DEFAULT_EXPECTED_NET_DISK.read_bytes()
+    report = json.loads((out / "validation.json").read_text())
+    assert report["cpu_mem"]["status"] == report["net_disk"]["status"] == "pass"
+    assert report["net_disk"]["matching"] == 14_400
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["counts"] == {t: 28_800 for t in ("topic-cpu", "topic-mem", "topic-net", "topic-disk")}
 
 
 def test_wrong_expected_file_fails_validate_output(tmp_path, real_data, airflow_db, airflow_connections):
@@ -47,5 +66,5 @@ def test_wrong_expected_file_fails_validate_output(tmp_path, real_data, airflow_
     assert states["validate_output"] == "failed"
     report = json.loads((out / "validation.json").read_text())
     assert report["passed"] is False
-    assert report["mismatches_per_column"]["alert"] > 0
-    assert report["mismatches_per_column"]["avg_cpu"] == 0
+    assert report["cpu_mem"]["mismatches_per_column"]["alert"] > 0
+    assert report["cpu_mem"]["mismatches_per_column"]["avg_cpu"] == 0

@@ -85,3 +85,60 @@ def test_real_day_matches_known_good_output_byte_for_byte(spark, real_data):
     rows = rows_of(window_cpu_mem(samples, t("20:52:00")))
     assert len(rows) == 14_400
     assert csv_text(CPU_MEM_HEADER, rows).encode() == expected.read_bytes()
+
+
+ND_SCHEMA = "server_id string, event_second int, net_in double, disk_io double"
+
+
+@pytest.mark.parametrize("net,disk,alert", [
+    (6104.83, 1839.94, "Network flood + Disk thrash suspected"),
+    (6104.83, 1839.93, "Possible DDoS"),
+    (6104.82, 1839.94, "Disk thrash suspected"),
+    (6104.82, 1839.93, ""),
+])
+def test_net_disk_alerts_at_threshold_boundaries(spark, net, disk, alert):
+    from include.spark_job import window_net_disk
+
+    df = spark.createDataFrame([("s1", t("10:00:00"), net, disk)], ND_SCHEMA)
+    got = rows_of(window_net_disk(df, t("10:00:00"), warmup_windows=0))
+    assert {r[5] for r in got} == {alert}
+    assert {r[3] for r in got} == {repr(net)}
+
+
+def test_net_disk_maxima_and_text(spark):
+    """Window maxima, not means; 64-bit values; no trailing '.0'; large values stay positional."""
+    from include.spark_job import window_net_disk
+
+    df = spark.createDataFrame([("s1", t("10:00:00"), 7000.0, 12.5), ("s1", t("10:00:05"), 123456789.0, 3.0),
+                                ("s1", t("10:00:10"), 1.0, 0.0)], ND_SCHEMA)
+    got = rows_of(window_net_disk(df, t("10:00:00"), warmup_windows=2))
+    assert got == [("s1", "10:00:00", "10:00:30", "123456789", "12.5", "Possible DDoS"),
+                   ("s1", "10:00:10", "10:00:40", "1", "0", "")]
+
+
+@pytest.mark.parametrize("seed,thresholds", [
+    (4, (80.07, 89.36, 6104.83, 1839.94)),
+    (77, (65.0, 75.5, 4500.0, 1200.0)),
+])
+def test_reference_and_spark_agree_byte_for_byte(spark, tmp_path, seed, thresholds):
+    """The independent reference and the Spark job, on a generated four-metric day (default and other thresholds)."""
+    from include import dataset, generate, reference
+    from include.reference import NET_DISK_HEADER
+    from include.spark_job import window_net_disk
+
+    path = generate.write_dataset(tmp_path / f"day{seed}.csv", seed=seed)
+    ds = dataset.load(path)
+    cpu_t, mem_t, net_t, disk_t = thresholds
+    df = spark.read.csv(str(path), header=True, schema="server_id string, timestamp string, cpu_pct float, "
+                        "mem_pct float, net_in double, net_out double, disk_io double")
+    samples = df.select("server_id", event_second(F.col("timestamp")).alias("event_second"), "cpu_pct", "mem_pct",
+                        "net_in", "disk_io").cache()
+    spec = reference.WindowSpec()
+    spark_cpu = csv_text(CPU_MEM_HEADER, rows_of(window_cpu_mem(samples, ds.first_second, cpu_threshold=cpu_t,
+                                                                mem_threshold=mem_t)))
+    spark_nd = csv_text(NET_DISK_HEADER, rows_of(window_net_disk(samples, ds.first_second, net_threshold=net_t,
+                                                                 disk_threshold=disk_t)))
+    assert spark_cpu == csv_text(CPU_MEM_HEADER, reference.cpu_mem_rows(ds, spec, cpu_t, mem_t))
+    ref_nd = reference.net_disk_rows(ds, spec, net_t, disk_t)
+    assert spark_nd == csv_text(NET_DISK_HEADER, ref_nd)
+    assert {r[5] for r in ref_nd} >= {"Possible DDoS", "Disk thrash suspected", "Network flood + Disk thrash suspected"}
