@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from include.infra import airflow_home
-from include.infra.kafka import DEFAULT_PORT, LocalBroker
+from include.infra.kafka import DEFAULT_PORT, BrokerStartError, LocalBroker
 from include.paths import PROJECT_ROOT, VALIDATION_FILE, output_dir_for
 
 DAG_FILE = PROJECT_ROOT / "dags" / "metrics_replay.py"
@@ -46,11 +46,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("CONF must be a JSON object of DAG params", file=sys.stderr)
         return 2
     conf.setdefault("seconds_per_group", 0)
-    broker = LocalBroker(port=args.port).start()
+    try:
+        broker = LocalBroker(port=args.port).start()
+    except BrokerStartError as exc:
+        print(f"cannot start the local Kafka broker: {exc}", file=sys.stderr)
+        return 2
     airflow_home.migrate()
     os.environ.update(airflow_home.airflow_env())
     for key, value in airflow_home.connection_env(broker.bootstrap).items():
         os.environ.setdefault(key, value)  # a connection the user set wins
+    sys.stdout.reconfigure(line_buffering=True)  # task logs appear as they happen, also through a pipe
     dr, out = run_dag(conf)
     states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
     print(f"\nDAG run {dr.run_id}: {dr.state}")
@@ -59,9 +64,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     report = out / VALIDATION_FILE
     if report.exists():
         data = json.loads(report.read_text())
-        print(f"validation: {'PASS' if data['passed'] else 'FAIL'} expected={data['expected_rows']} "
-              f"produced={data['produced_rows']} matching={data['matching']} missing={data['missing']} "
-              f"extra={data['extra']} mismatches={data['mismatches_per_column']}")
+        print(f"validation: {'PASS' if data['passed'] else 'FAIL'} ({report})")
+        for part in ("cpu_mem", "net_disk"):
+            p = data[part]
+            if p["status"] == "not applicable":
+                print(f"  {part}: not applicable ({p['reason']})")
+            else:
+                print(f"  {part}: {p['status'].upper()} expected={p['expected_rows']} produced={p['produced_rows']} "
+                      f"matching={p['matching']} missing={p['missing']} extra={p['extra']} "
+                      f"mismatches={p['mismatches_per_column']}")
     print(f"output: {out}")
     return 0 if str(dr.state) == "success" else 1
 
