@@ -18,11 +18,17 @@ SPARK_KAFKA_ARTIFACTS := spark-sql-kafka-0-10_2.13,spark-token-provider-kafka-0-
 
 setup: system-deps venv jars
 
-# Java and Maven from Debian's packages when the machine lacks them.
+# From Debian's packages when the machine lacks them: Java and Maven (broker, Spark, jars) and the compose CLI
+# (docker-compose config checks docker-compose.yaml; no Docker engine is needed for that).
 system-deps:
-	@command -v java >/dev/null && command -v mvn >/dev/null || { \
-	  echo "installing JDK 17 and Maven from Debian's packages"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jdk-headless maven; }
+	@missing=""; \
+	command -v java >/dev/null || missing="$$missing openjdk-17-jdk-headless"; \
+	command -v mvn >/dev/null || missing="$$missing maven"; \
+	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing from Debian's packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
 
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml constraints.txt
