@@ -4,7 +4,12 @@
 Replays recorded server metrics through Kafka and Spark and checks the windowed result against
 known-good output.
 
-1. **check_broker**: the broker of the Kafka connection (`kafka_config_id`, default `kafka_default`) answers.
+Runs nightly at 02:00 (the default dataset at the recorded pace, one group per second) and whenever
+triggered; trigger with params to replay another dataset, faster, or with other thresholds. Each run
+writes to its own folder, `output/<run id>` unless `output_dir` is set.
+
+1. **check_broker**: the params hold together (slide vs window, files exist), and the broker of the Kafka
+   connection (`kafka_conn_id`, default `kafka_default`) answers.
 2. **ensure_topics**: topic-cpu, topic-mem, topic-net and topic-disk exist (created if missing, never recreated).
 3. **produce_metrics**: the dataset is sent one timestamp group every `seconds_per_group` seconds; the
    offsets written are recorded in `<output_dir>/manifest.json`.
@@ -12,62 +17,54 @@ known-good output.
    (30 s windows sliding every 10 s, averages and threshold alerts) and, when the dataset has
    net_in/net_out/disk_io, `<output_dir>/net_disk.csv` (window maxima, flood and thrash alerts).
 5. **validate_output**: both files are compared with `expected_path` / `expected_net_disk_path`; the result
-   is in `<output_dir>/validation.json` and the task fails on any difference.
+   is in `<output_dir>/validation.json`, a readable `<output_dir>/report.html` (with plots) and XCom, and
+   the task fails on any difference. The "Replay validation" page lists every run's result.
 """
 
 from __future__ import annotations
 
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-from airflow.sdk import Param, dag, task
+from airflow.sdk import Asset, dag, task
 
 from include.infra.kafka import SPARK_KAFKA_JARS
+from include.params import replay_params
 from include.paths import PROJECT_ROOT
 
 SPARK_JOB = str(PROJECT_ROOT / "include" / "spark_job.py")
 SPARK_LOG4J = PROJECT_ROOT / "include" / "infra" / "spark-log4j2.properties"
 
 
+# The validated output: other DAGs can be scheduled on it (an event per successful validation).
+VALIDATED_OUTPUT = Asset(name="metrics_replay_validated_output", uri="file:///metrics-replay/validated-output")
+
+
 @dag(
     dag_id="metrics_replay",
     doc_md=__doc__,
-    schedule=None,
+    # Nightly replay of the recorded day at the seed's pace; trigger by hand any time with other params.
+    schedule="0 2 * * *",
     start_date=datetime(2026, 1, 1),
     catchup=False,
-    max_active_runs=1,
-    tags=["replay", "kafka", "spark"],
-    params={
-        "dataset_path": Param("data/metrics.csv", type="string", title="Dataset CSV",
-                              description="server_id,timestamp,cpu_pct,mem_pct[,net_in,net_out,disk_io]; "
-                                          "relative to the project root"),
-        "expected_path": Param("data/metrics_expected.csv", type="string", title="Expected CPU/MEM CSV"),
-        "expected_net_disk_path": Param("data/metrics_net_disk_expected.csv", type="string",
-                                        title="Expected NET/DISK CSV",
-                                        description="Used when the dataset has net_in/net_out/disk_io columns"),
-        "output_dir": Param("", type="string", title="Output folder",
-                            description="Empty: output/<run id>"),
-        "seconds_per_group": Param(1.0, type="number", minimum=0, title="Seconds per timestamp group",
-                                   description="Pace of the replay; 0 sends as fast as possible"),
-        "cpu_threshold": Param(80.07, type="number", minimum=0, maximum=100, title="CPU alert threshold (%)"),
-        "mem_threshold": Param(89.36, type="number", minimum=0, maximum=100, title="Memory alert threshold (%)"),
-        "net_threshold": Param(6104.83, type="number", minimum=0, title="Network-in alert threshold"),
-        "disk_threshold": Param(1839.94, type="number", minimum=0, title="Disk I/O alert threshold"),
-        "window_seconds": Param(30, type="integer", minimum=1, title="Window length (s)"),
-        "slide_seconds": Param(10, type="integer", minimum=1, title="Window slide (s)"),
-        "warmup_windows": Param(2, type="integer", minimum=0, title="Leading windows dropped per server"),
-        "partitions": Param(1, type="integer", minimum=1, title="Partitions of a created topic"),
-        "replication": Param(1, type="integer", minimum=1, title="Replication factor of a created topic"),
-        "kafka_conn_id": Param("kafka_default", type="string", title="Kafka connection id"),
+    max_active_runs=1,  # one replay at a time: runs share the broker's topics and the local Spark
+    default_args={
+        "owner": "metrics-replay",
+        "retries": 2,
+        "retry_delay": timedelta(seconds=10),
+        "retry_exponential_backoff": True,
+        "max_retry_delay": timedelta(minutes=5),
     },
+    tags=["replay", "kafka", "spark", "validation"],
+    params=replay_params(),
 )
 def metrics_replay():
     @task
     def check_broker(params: dict | None = None) -> dict:
         from include import replay
 
-        return replay.check_broker(params["kafka_conn_id"])
+        return replay.check_broker(params["kafka_conn_id"], params)
 
     @task
     def ensure_topics(params: dict | None = None) -> dict:
@@ -104,12 +101,16 @@ def metrics_replay():
         ],
     )
 
-    @task
-    def validate_output(produced: dict, params: dict | None = None) -> dict:
+    # A difference is not transient: no retries. The summary reaches XCom (key "summary") either way.
+    @task(retries=0, outlets=[VALIDATED_OUTPUT])
+    def validate_output(produced: dict, params: dict | None = None, run_id: str | None = None,
+                        dag_run=None, ti=None) -> dict:
         from include import replay
 
         return replay.validate_output(produced["output_dir"], params["expected_path"],
-                                      params["expected_net_disk_path"])
+                                      params["expected_net_disk_path"], run_id, params["cpu_threshold"],
+                                      params["mem_threshold"], run_started=dag_run.start_date,
+                                      publish=lambda s: ti.xcom_push("summary", s))
 
     produced = produce_metrics()
     check_broker() >> ensure_topics() >> produced >> window_metrics

@@ -20,7 +20,7 @@ from confluent_kafka import KafkaError, Producer
 from include.dataset import Dataset
 from include.offsets import ATTEMPT_HEADER, Manifest, OffsetTracker
 from include.pacing import Pacer
-from include.topics import CPU_TOPIC, DISK_TOPIC, MEM_TOPIC, NET_TOPIC
+from include.topics import CPU_TOPIC, DISK_TOPIC, MEM_TOPIC, NET_TOPIC, client_logger
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ TOPIC_FIELDS: dict[str, tuple[str, ...]] = {
 }
 # Delivery guarantees are not negotiable; everything else the connection extra may tune.
 ENFORCED = {"enable.idempotence": True, "acks": "all"}
-DEFAULTS = {"linger.ms": 20, "batch.num.messages": 10000, "compression.type": "lz4",
+DEFAULTS = {"log.connection.close": False, "linger.ms": 20, "batch.num.messages": 10000, "compression.type": "lz4",
             "delivery.timeout.ms": 120000, "queue.buffering.max.messages": 500000}
 PROGRESS_EVERY_S = 10.0
 
@@ -78,7 +78,7 @@ def produce(dataset: Dataset, connection_config: dict, run_id: str, seconds_per_
     attempt_id = uuid.uuid4().hex
     headers = [(ATTEMPT_HEADER, attempt_id.encode())]
     config = producer_config(connection_config, producer_overrides)
-    producer = Producer(config, logger=logging.getLogger("librdkafka"))
+    producer = Producer(config, logger=client_logger())
     tracker = OffsetTracker()
 
     def on_delivery(err: KafkaError | None, msg) -> None:

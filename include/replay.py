@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import asdict
+from datetime import datetime, timezone
 from pathlib import Path
 
-from include.paths import MANIFEST_FILE, VALIDATION_FILE, output_dir_for, resolve
+from include.paths import CPU_MEM_FILE, MANIFEST_FILE, VALIDATION_FILE, output_dir_for, resolve
 from include.topics import TOPICS
 
 log = logging.getLogger("metrics_replay")
@@ -25,9 +26,15 @@ def kafka_config(conn_id: str) -> dict:
     return hook._build_config()  # the provider's own reading of the extra, callbacks resolved
 
 
-def check_broker(conn_id: str, timeout: float = 10.0) -> dict:
+def check_broker(conn_id: str, params: dict | None = None, timeout: float = 10.0) -> dict:
+    """Check the run's params (combinations and files), then that the broker answers."""
+    from include import params as replay_params
     from include import topics
 
+    if params is not None:
+        replay_params.check(params)
+        log.info("Params checked: dataset %s, expected %s, windows %ss every %ss", params["dataset_path"],
+                 params["expected_path"], params["window_seconds"], params["slide_seconds"])
     config = kafka_config(conn_id)
     log.info("Checking Kafka broker of connection %r at %s (timeout %g s)", conn_id,
              config.get("bootstrap.servers"), timeout)
@@ -74,10 +81,14 @@ def produce_metrics(conn_id: str, dataset_path: str, output_dir: str | None, run
             "counts": result.manifest.counts}
 
 
-def validate_output(output_dir: str, expected_path: str, expected_net_disk_path: str | None) -> dict:
-    """Compare cpu_mem.csv (and net_disk.csv) with the expected files; write validation.json; raise on a
-    difference. The NET/DISK part is "not applicable" when the replayed dataset has no such columns."""
-    from include import validation
+def validate_output(output_dir: str, expected_path: str, expected_net_disk_path: str | None, run_id: str,
+                    cpu_threshold: float, mem_threshold: float, run_started: datetime | None = None,
+                    publish=None) -> dict:
+    """Compare cpu_mem.csv (and net_disk.csv) with the expected files; write validation.json and report.html;
+    raise on a difference. The NET/DISK part is "not applicable" when the dataset has no such columns.
+
+    ``publish(summary)`` (the task's XCom push) receives the summary even when validation fails."""
+    from include import reports, validation
     from include.offsets import Manifest
 
     out = Path(output_dir)
@@ -87,7 +98,12 @@ def validate_output(output_dir: str, expected_path: str, expected_net_disk_path:
     log.info("Validating %s against %s%s", out, expected,
              f" and {expected_nd}" if manifest.has_net_disk else " (no NET/DISK columns in the dataset)")
     result = validation.validate_run(out, expected, expected_nd, manifest.has_net_disk)
-    report_path = result.write(out / VALIDATION_FILE)
+    now = datetime.now(timezone.utc)
+    about = {"run_id": run_id, "validated_at": now.isoformat(timespec="seconds"),
+             "duration_seconds": (now - run_started).total_seconds() if run_started else None}
+    report_path = result.write(out / VALIDATION_FILE, about)
+    html_path = reports.write(out / reports.REPORT_FILE, result.to_dict(), out / CPU_MEM_FILE, run_id,
+                              cpu_threshold, mem_threshold)
     for part, report in (("cpu_mem", result.cpu_mem), ("net_disk", result.net_disk)):
         if report is None:
             continue
@@ -101,10 +117,14 @@ def validate_output(output_dir: str, expected_path: str, expected_net_disk_path:
     summaries = result.summaries()
     for part, line in summaries.items():
         log.info("%s: %s", part, line)
-    log.info("Validation %s; report %s", "passed" if result.passed else "FAILED", report_path)
+    summary = {"passed": result.passed, "summary": summaries, "validation": str(report_path),
+               "report": str(html_path), "output_dir": str(out), "run_id": run_id}
+    if publish is not None:
+        publish(summary)
+    log.info("Validation %s; details %s, report %s", "passed" if result.passed else "FAILED", report_path, html_path)
     if not result.passed:
         raise ValidationFailed(f"output in {out} differs from the expected files: {summaries}")
-    return {"passed": True, "summary": summaries, "report": str(report_path)}
+    return summary
 
 
 class ValidationFailed(AssertionError):

@@ -7,6 +7,7 @@ functions take it as a plain dict so the DAG, the CLI and the tests share them.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaError, KafkaException
@@ -27,9 +28,32 @@ class TopicError(RuntimeError):
     """A topic could not be created or described."""
 
 
+class _FirstOfAKind(logging.Filter):
+    """Pass each librdkafka message once: a dead broker repeats "Connection refused" every backoff."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = re.sub(r"\d+", "#", record.getMessage())
+        if key in self.seen:
+            return False
+        self.seen.add(key)
+        return True
+
+
+def client_logger() -> logging.Logger:
+    """The Python logger librdkafka's own log goes to: warnings and up, each kind of message once."""
+    logger = logging.getLogger("metrics_replay.librdkafka")
+    if not logger.filters:
+        logger.setLevel(logging.WARNING)
+        logger.addFilter(_FirstOfAKind())
+    return logger
+
+
 def admin_client(config: dict) -> AdminClient:
-    # librdkafka's own log goes through Python logging rather than stderr.
-    return AdminClient({**config}, logger=logging.getLogger("librdkafka"))
+    return AdminClient({"log.connection.close": False, **config}, logger=client_logger())
 
 
 @dataclass

@@ -168,8 +168,9 @@ class RunValidation:
             "status": NOT_APPLICABLE, "reason": "the dataset has no net_in/net_out/disk_io columns"}
         return {"passed": self.passed, "cpu_mem": self.cpu_mem.to_dict(), "net_disk": net_disk}
 
-    def write(self, path: Path) -> Path:
-        write_atomically(path, json.dumps(self.to_dict(), indent=2) + "\n")
+    def write(self, path: Path, about: dict | None = None) -> Path:
+        """validation.json: ``about`` (run id, timing) first, then the two parts."""
+        write_atomically(path, json.dumps({**(about or {}), **self.to_dict()}, indent=2) + "\n")
         return path
 
 

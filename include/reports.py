@@ -1,0 +1,203 @@
+"""A self-contained HTML report of one replay: the validation summary, first mismatches, and plots.
+
+Plots are Plotly figures with plotly.js embedded once, so the file opens anywhere without a network.
+Per server: avg_cpu and avg_mem over time with the thresholds drawn and alert windows marked; and an
+overview of all servers as small multiples.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from include.paths import VALIDATION_FILE, write_atomically
+
+REPORT_FILE = "report.html"
+
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:24px;color:#222}
+table{border-collapse:collapse;margin:8px 0 16px}
+td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
+th{background:#f3f3f3} td.l,th.l{text-align:left}
+.pass{color:#17752d;font-weight:bold}.fail{color:#b3261e;font-weight:bold}.na{color:#666;font-weight:bold}
+"""
+
+
+def _status_class(status: str) -> str:
+    return {"pass": "pass", "fail": "fail"}.get(status, "na")
+
+
+def summary_table(validation: dict) -> str:
+    """The per-output summary as an HTML table (the numbers of validation.json)."""
+    rows = []
+    for part in ("cpu_mem", "net_disk"):
+        p = validation.get(part)
+        if p is None:
+            continue
+        status = p["status"]
+        cls = _status_class(status)
+        if status == "not applicable":
+            rows.append(f'<tr><td class="l">{part}</td><td class="l {cls}">{html.escape(status)}</td>'
+                        f'<td colspan="6" class="l">{html.escape(p.get("reason", ""))}</td></tr>')
+            continue
+        mism = ", ".join(f"{html.escape(c)}={n}" for c, n in p["mismatches_per_column"].items())
+        rows.append(f'<tr><td class="l">{part}</td><td class="l {cls}">{status.upper()}</td>'
+                    f'<td>{p["expected_rows"]}</td><td>{p["produced_rows"]}</td><td>{p["matching"]}</td>'
+                    f'<td>{p["missing"]}</td><td>{p["extra"]}</td><td class="l">{mism}</td></tr>')
+    head = ('<tr><th class="l">output</th><th class="l">status</th><th>expected</th><th>produced</th>'
+            '<th>matching</th><th>missing</th><th>extra</th><th class="l">mismatches per column</th></tr>')
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def mismatch_table(validation: dict) -> str:
+    rows = []
+    for part in ("cpu_mem", "net_disk"):
+        p = validation.get(part) or {}
+        for m in p.get("first_mismatches", []):
+            rows.append(f'<tr><td class="l">{part}</td><td class="l">{html.escape(" / ".join(m["key"]))}</td>'
+                        f'<td class="l">{html.escape(m["column"])}</td><td>{html.escape(m["expected"])}</td>'
+                        f'<td>{html.escape(m["produced"])}</td></tr>')
+        for kind in ("missing", "extra"):
+            for key in p.get(f"first_{kind}", []):
+                rows.append(f'<tr><td class="l">{part}</td><td class="l">{html.escape(" / ".join(key))}</td>'
+                            f'<td class="l">({kind} window)</td><td></td><td></td></tr>')
+    if not rows:
+        return "<p>No mismatches.</p>"
+    head = ('<tr><th class="l">output</th><th class="l">window</th><th class="l">column</th><th>expected</th>'
+            '<th>produced</th></tr>')
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _windows(cpu_mem_csv: Path) -> pd.DataFrame:
+    df = pd.read_csv(cpu_mem_csv, dtype={"server_id": str, "window_start": str, "alert": str},
+                     keep_default_na=False)
+    df["t"] = pd.to_datetime("2000-01-01 " + df["window_start"])
+    for c in ("avg_cpu", "avg_mem"):
+        df[c] = pd.to_numeric(df[c])
+    return df
+
+
+def server_figure(df: pd.DataFrame, server: str, cpu_threshold: float, mem_threshold: float) -> go.Figure:
+    s = df[df["server_id"] == server]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=s["t"], y=s["avg_cpu"], name="avg_cpu", line={"color": "#1f77b4"}))
+    fig.add_trace(go.Scatter(x=s["t"], y=s["avg_mem"], name="avg_mem", line={"color": "#2ca02c"}))
+    alerts = s[s["alert"] != ""]
+    fig.add_trace(go.Scatter(x=alerts["t"], y=[101] * len(alerts), mode="markers", name="alert window",
+                             marker={"symbol": "triangle-down", "color": "#d62728", "size": 8},
+                             text=alerts["alert"], hovertemplate="%{x|%H:%M:%S}: %{text}<extra></extra>"))
+    fig.add_hline(y=cpu_threshold, line_dash="dash", line_color="#1f77b4",
+                  annotation_text=f"cpu_threshold {cpu_threshold:g}")
+    fig.add_hline(y=mem_threshold, line_dash="dot", line_color="#2ca02c",
+                  annotation_text=f"mem_threshold {mem_threshold:g}")
+    fig.update_layout(title=f"{server}: windowed averages", height=320, margin={"t": 40, "b": 30},
+                      yaxis={"range": [0, 105], "title": "%"}, xaxis={"tickformat": "%H:%M"})
+    return fig
+
+
+def overview_figure(df: pd.DataFrame, cpu_threshold: float, mem_threshold: float) -> go.Figure:
+    servers = sorted(df["server_id"].unique(), key=lambda s: (len(s), s))
+    cols = 4
+    rows = max(1, -(-len(servers) // cols))
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=servers, shared_yaxes=True,
+                        vertical_spacing=0.35 / rows if rows > 1 else 0.1)
+    for i, server in enumerate(servers):
+        s = df[df["server_id"] == server]
+        r, c = i // cols + 1, i % cols + 1
+        fig.add_trace(go.Scatter(x=s["t"], y=s["avg_cpu"], line={"color": "#1f77b4", "width": 1}, name="avg_cpu",
+                                 showlegend=i == 0), row=r, col=c)
+        fig.add_trace(go.Scatter(x=s["t"], y=s["avg_mem"], line={"color": "#2ca02c", "width": 1}, name="avg_mem",
+                                 showlegend=i == 0), row=r, col=c)
+    fig.add_hline(y=cpu_threshold, line_dash="dash", line_color="#1f77b4", line_width=1)
+    fig.add_hline(y=mem_threshold, line_dash="dot", line_color="#2ca02c", line_width=1)
+    fig.update_layout(title="All servers", height=220 * rows, margin={"t": 60, "b": 20})
+    fig.update_xaxes(tickformat="%H:%M")
+    return fig
+
+
+def render(validation: dict, cpu_mem_csv: Path, run_id: str, cpu_threshold: float, mem_threshold: float) -> str:
+    verdict = "PASS" if validation["passed"] else "FAIL"
+    parts = [f"<h1>Replay validation: {html.escape(run_id)} "
+             f'<span class="{"pass" if validation["passed"] else "fail"}">{verdict}</span></h1>',
+             "<h2>Summary</h2>", summary_table(validation), "<h2>First mismatches</h2>", mismatch_table(validation)]
+    if Path(cpu_mem_csv).is_file():
+        df = _windows(cpu_mem_csv)
+        parts.append("<h2>Overview</h2>")
+        parts.append(overview_figure(df, cpu_threshold, mem_threshold).to_html(full_html=False,
+                                                                                include_plotlyjs=True))
+        parts.append("<h2>Per server</h2>")
+        for server in sorted(df["server_id"].unique(), key=lambda s: (len(s), s)):
+            parts.append(server_figure(df, server, cpu_threshold, mem_threshold).to_html(
+                full_html=False, include_plotlyjs=False))
+    else:
+        parts.append(f"<p>No output at {html.escape(str(cpu_mem_csv))} to plot.</p>")
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>Replay {html.escape(run_id)}: {verdict}"
+            f"</title><style>{STYLE}</style></head><body>{''.join(parts)}</body></html>\n")
+
+
+def write(path: Path, validation: dict, cpu_mem_csv: Path, run_id: str, cpu_threshold: float,
+          mem_threshold: float) -> Path:
+    write_atomically(path, render(validation, cpu_mem_csv, run_id, cpu_threshold, mem_threshold))
+    return path
+
+
+@dataclass
+class RunRow:
+    folder: str
+    run_id: str
+    passed: bool
+    cpu_mem: dict
+    net_disk: dict
+    duration_seconds: float | None
+    validated_at: str | None
+    has_report: bool
+
+
+def list_runs(output_root: Path) -> list[RunRow]:
+    """Every replay under ``output_root`` that reached validation, newest first."""
+    rows = []
+    for vfile in Path(output_root).glob(f"*/{VALIDATION_FILE}"):
+        try:
+            data = json.loads(vfile.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue  # unreadable: not listed, never served
+        folder = vfile.parent
+        rows.append(RunRow(folder=folder.name, run_id=data.get("run_id") or folder.name, passed=bool(data["passed"]),
+                           cpu_mem=data.get("cpu_mem", {}), net_disk=data.get("net_disk", {}),
+                           duration_seconds=data.get("duration_seconds"), validated_at=data.get("validated_at"),
+                           has_report=(folder / REPORT_FILE).is_file()))
+    rows.sort(key=lambda r: (r.validated_at or "", r.folder), reverse=True)
+    return rows
+
+
+def _counts(part: dict) -> str:
+    if not part:
+        return ""
+    if part.get("status") == "not applicable":
+        return "not applicable"
+    return (f"{part['matching']}/{part['expected_rows']} matching, produced {part['produced_rows']}, "
+            f"missing {part['missing']}, extra {part['extra']}")
+
+
+def runs_page(runs: list[RunRow]) -> str:
+    """The plugin's "Replay validation" page: one row per run, linking to its report (relative links)."""
+    body = []
+    for r in runs:
+        verdict = '<span class="pass">PASS</span>' if r.passed else '<span class="fail">FAIL</span>'
+        link = (f'<a href="runs/{html.escape(r.folder)}/report">report</a>' if r.has_report else "")
+        duration = f"{r.duration_seconds:.0f} s" if r.duration_seconds is not None else ""
+        body.append(f'<tr data-run-id="{html.escape(r.run_id)}"><td class="l">{html.escape(r.run_id)}</td>'
+                    f'<td class="l">{verdict}</td><td class="l cpu-mem">{html.escape(_counts(r.cpu_mem))}</td>'
+                    f'<td class="l net-disk">{html.escape(_counts(r.net_disk))}</td><td>{duration}</td>'
+                    f'<td class="l">{html.escape(r.validated_at or "")}</td><td class="l">{link}</td></tr>')
+    table = ('<table><tr><th class="l">run</th><th class="l">result</th><th class="l">cpu_mem</th>'
+             '<th class="l">net_disk</th><th>duration</th><th class="l">validated at</th><th class="l"></th></tr>'
+             + "".join(body) + "</table>") if body else "<p>No replay has been validated yet.</p>"
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>Replay validation</title>"
+            f"<style>{STYLE}</style></head><body><h1>Replay validation</h1>{table}</body></html>\n")
