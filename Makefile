@@ -14,17 +14,19 @@ export SPARK_LOCAL_IP ?= 127.0.0.1
 # already ships with pyspark 4.2.0.
 SPARK_KAFKA_ARTIFACTS := spark-sql-kafka-0-10_2.13,spark-token-provider-kafka-0-10_2.13,kafka-clients,commons-pool2
 
-.PHONY: setup system-deps venv jars run test test-unit broker-start broker-stop broker-status clean reference
+.PHONY: setup system-deps venv jars run up down test test-unit broker-start broker-stop broker-status clean reference
 
 setup: system-deps venv jars
 
-# From Debian's packages when the machine lacks them: Java and Maven (broker, Spark, jars) and the compose CLI
-# (docker-compose config checks docker-compose.yaml; no Docker engine is needed for that).
+# From Debian's packages when the machine lacks them: Java and Maven (broker, Spark, jars), the compose CLI
+# (docker-compose config checks docker-compose.yaml; no Docker engine is needed for that) and Chromium for
+# the browser test (Playwright drives it; it never downloads a browser of its own).
 system-deps:
 	@missing=""; \
 	command -v java >/dev/null || missing="$$missing openjdk-17-jdk-headless"; \
 	command -v mvn >/dev/null || missing="$$missing maven"; \
 	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing from Debian's packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
@@ -49,6 +51,12 @@ $(JARS)/spark-kafka/.done: include/infra/spark-kafka-pom.xml
 
 run: setup
 	$(BIN)/python -m include.cli run --conf '$(CONF)'
+
+# The local broker and Airflow 3 (api-server, scheduler, dag-processor, triggerer) on 127.0.0.1:8080.
+up: setup
+	$(BIN)/python -m include.cli up
+down:
+	$(BIN)/python -m include.cli down
 
 test: setup
 	$(BIN)/python -m pytest

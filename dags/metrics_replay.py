@@ -48,6 +48,7 @@ VALIDATED_OUTPUT = Asset(name="metrics_replay_validated_output", uri="file:///me
     schedule="0 2 * * *",
     start_date=datetime(2026, 1, 1),
     catchup=False,
+    is_paused_upon_creation=False,  # the nightly replay runs once the DAG is deployed
     max_active_runs=1,  # one replay at a time: runs share the broker's topics and the local Spark
     default_args={
         "owner": "metrics-replay",

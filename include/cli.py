@@ -73,8 +73,35 @@ def cmd_run(args: argparse.Namespace) -> int:
                 print(f"  {part}: {p['status'].upper()} expected={p['expected_rows']} produced={p['produced_rows']} "
                       f"matching={p['matching']} missing={p['missing']} extra={p['extra']} "
                       f"mismatches={p['mismatches_per_column']}")
-    print(f"output: {out}")
+    print(f"output: {out}" + (f"  (report: {out / 'report.html'})" if (out / "report.html").exists() else ""))
     return 0 if str(dr.state) == "success" else 1
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    try:
+        broker = LocalBroker(port=args.broker_port).start()
+    except BrokerStartError as exc:
+        print(f"cannot start the local Kafka broker: {exc}", file=sys.stderr)
+        return 2
+    ui = airflow_home.start_ui(airflow_home.DEFAULT_HOME, args.port, broker.bootstrap,
+                               password=os.environ.get("METRICS_REPLAY_ADMIN_PASSWORD"))
+    print(f"Kafka broker: {broker.status()}")
+    print(f"Airflow UI:   {ui.url}  (log in as {airflow_home.ADMIN_USER})")
+    if ui.password_generated:
+        print(f"password:     {ui.password}   (generated now and shown once; kept in "
+              f"{airflow_home.DEFAULT_HOME / 'passwords.json'})")
+    else:
+        print("password:     METRICS_REPLAY_ADMIN_PASSWORD, or the one shown at the first `make up` "
+              f"(kept in {airflow_home.DEFAULT_HOME / 'passwords.json'})")
+    print("Replay validation page: menu Browse -> Replay validation. Stop everything with `make down`.")
+    return 0
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    stopped = airflow_home.stop_ui(airflow_home.DEFAULT_HOME)
+    LocalBroker(port=args.broker_port).stop()
+    print(f"stopped: {', '.join(stopped) or 'no Airflow component'}; Kafka broker stopped")
+    return 0
 
 
 def cmd_broker(args: argparse.Namespace) -> int:
@@ -115,6 +142,13 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--conf", default="{}", help="DAG params as a JSON object")
     r.add_argument("--port", type=int, default=DEFAULT_PORT, help="local broker port")
     r.set_defaults(func=cmd_run)
+    u = sub.add_parser("up", help="local broker + Airflow UI on 127.0.0.1 (make up)")
+    u.add_argument("--port", type=int, default=8080)
+    u.add_argument("--broker-port", type=int, default=DEFAULT_PORT)
+    u.set_defaults(func=cmd_up)
+    d = sub.add_parser("down", help="stop what `up` started (make down)")
+    d.add_argument("--broker-port", type=int, default=DEFAULT_PORT)
+    d.set_defaults(func=cmd_down)
     b = sub.add_parser("broker", help="the local Kafka broker")
     b.add_argument("action", choices=["start", "stop", "status"])
     b.add_argument("--port", type=int, default=DEFAULT_PORT)

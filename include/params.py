@@ -29,10 +29,10 @@ def replay_params() -> dict[str, Param]:
             "data/metrics_expected.csv", type="string", minLength=1, title="Expected CPU/MEM output",
             description="Known-good cpu_mem.csv to validate against."),
         "expected_net_disk_path": Param(
-            "data/metrics_net_disk_expected.csv", type="string", title="Expected NET/DISK output",
+            "data/metrics_net_disk_expected.csv", type=["null", "string"], title="Expected NET/DISK output",
             description="Known-good net_disk.csv; used when the dataset has net_in/net_out/disk_io columns."),
         "output_dir": Param(
-            "", type="string", title="Output folder",
+            None, type=["null", "string"], title="Output folder",
             description="Where manifest.json, cpu_mem.csv, net_disk.csv, validation.json and report.html go. "
                         "Empty: output/<run id>, a folder of its own per run."),
         "seconds_per_group": Param(

@@ -34,13 +34,29 @@ def test_tasks_run_in_order(dagbag):
 
 def test_params_are_typed_with_seed_defaults(dagbag):
     params = dagbag.dags["metrics_replay"].params
-    expected = {"dataset_path": "data/metrics.csv", "expected_path": "data/metrics_expected.csv", "output_dir": "",
+    expected = {"dataset_path": "data/metrics.csv", "expected_path": "data/metrics_expected.csv", "output_dir": None,
                 "seconds_per_group": 1.0, "cpu_threshold": 80.07, "mem_threshold": 89.36, "window_seconds": 30,
                 "slide_seconds": 10, "warmup_windows": 2, "partitions": 1, "replication": 1,
-                "kafka_conn_id": "kafka_default"}
+                "kafka_conn_id": "kafka_default", "expected_net_disk_path": "data/metrics_net_disk_expected.csv",
+                "net_threshold": 6104.83, "disk_threshold": 1839.94}
     assert {k: params[k] for k in expected} == expected
     for name in expected:
-        assert "type" in params.get_param(name).schema, f"param {name} has no type"
+        param = params.get_param(name)
+        assert "type" in param.schema, f"param {name} has no type"
+        assert param.schema.get("title") and param.description, f"param {name} does not explain itself"
+    for name in ("seconds_per_group", "cpu_threshold", "window_seconds", "slide_seconds", "partitions"):
+        assert "minimum" in params.get_param(name).schema, f"param {name} has no lower bound"
+
+
+def test_schedule_retries_and_docs(dagbag):
+    dag = dagbag.dags["metrics_replay"]
+    assert dag.timetable.expression == "0 2 * * *"
+    assert dag.catchup is False and dag.max_active_runs == 1
+    assert dag.default_args["retries"] >= 1 and dag.default_args["retry_exponential_backoff"] is True
+    assert dag.get_task("validate_output").retries == 0  # a difference is not transient
+    assert {"replay", "kafka", "spark"} <= set(dag.tags)
+    assert "check_broker" in dag.doc_md and "validate_output" in dag.doc_md
+    assert [o.name for o in dag.get_task("validate_output").outlets] == ["metrics_replay_validated_output"]
 
 
 def test_window_metrics_is_spark_submit_on_spark_default(dagbag):

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
+import signal
 import subprocess
 import sys
+import time
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 from include.paths import PROJECT_ROOT
@@ -44,3 +49,130 @@ def migrate(home: Path = DEFAULT_HOME, timeout: float = 600) -> None:
     airflow = Path(sys.executable).with_name("airflow")
     subprocess.run([str(airflow), "db", "migrate"], env=env, check=True, timeout=timeout,
                    stdout=subprocess.DEVNULL)
+
+
+UI_COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+ADMIN_USER = "admin"
+
+
+def ui_env(home: Path, port: int, secret: str) -> dict[str, str]:
+    """Airflow 3 as separate components on 127.0.0.1:<port>, LocalExecutor sized for 2 cores."""
+    return {
+        **airflow_env(home),
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "2",
+        "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": "2",
+        "AIRFLOW__API__WORKERS": "1",
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        "AIRFLOW__API_AUTH__JWT_SECRET": secret,
+        "AIRFLOW__API__SECRET_KEY": secret,
+        "AIRFLOW__CORE__AUTH_MANAGER":
+            "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN_USER}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+        "AIRFLOW__CORE__LAZY_LOAD_PLUGINS": "False",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "30",
+        "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "10",
+    }
+
+
+@dataclass
+class UiStack:
+    home: Path
+    port: int
+    password: str
+    password_generated: bool
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def _secret(home: Path) -> str:
+    path = home / "jwt_secret"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _password(home: Path, given: str | None) -> tuple[str, bool]:
+    """The admin password: the given one, or one generated once for this home (never a fixed default)."""
+    path = home / "passwords.json"
+    if given:
+        password, generated = given, False
+    elif path.exists():
+        password, generated = json.loads(path.read_text())[ADMIN_USER], False
+    else:
+        password, generated = secrets.token_urlsafe(12), True
+    path.write_text(json.dumps({ADMIN_USER: password}))
+    path.chmod(0o600)
+    return password, generated
+
+
+def add_connections(env: dict[str, str], bootstrap_servers: str, spark_master: str = "local[*]") -> None:
+    """kafka_default and spark_default in the metadata DB (so the UI shows and edits them); existing kept."""
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    wanted = {
+        "kafka_default": {"conn_type": "kafka", "extra": {"bootstrap.servers": bootstrap_servers}},
+        "spark_default": {"conn_type": "spark", "host": spark_master},
+    }
+    for conn_id, conn in wanted.items():
+        exists = subprocess.run([airflow, "connections", "get", conn_id], env=env, capture_output=True, timeout=120)
+        if exists.returncode != 0:
+            subprocess.run([airflow, "connections", "add", conn_id, "--conn-json", json.dumps(conn)], env=env,
+                           check=True, capture_output=True, timeout=120)
+
+
+def start_ui(home: Path, port: int, bootstrap_servers: str, password: str | None = None,
+             connections_in_db: bool = True, timeout: float = 180) -> UiStack:
+    """Start api-server, scheduler, dag-processor and triggerer in the background; pids in home/pids/."""
+    home.mkdir(parents=True, exist_ok=True)
+    migrate(home)
+    pw, generated = _password(home, password)
+    env = {**os.environ, **ui_env(home, port, _secret(home))}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    if connections_in_db:
+        add_connections(env, bootstrap_servers)
+    else:
+        env.update(connection_env(bootstrap_servers))
+    pids = home / "pids"
+    pids.mkdir(exist_ok=True)
+    airflow = str(Path(sys.executable).with_name("airflow"))
+    for component in UI_COMPONENTS:
+        args = [airflow, component] + (["--host", "127.0.0.1", "--port", str(port)] if component == "api-server"
+                                       else [])
+        with (home / f"{component}.log").open("ab") as out:
+            proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        (pids / f"{component}.pid").write_text(f"{proc.pid}\n")
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=2) as r:
+                if r.status == 200:
+                    return UiStack(home=home, port=port, password=pw, password_generated=generated)
+        except OSError:
+            pass
+        time.sleep(1)
+    stop_ui(home)
+    raise RuntimeError(f"Airflow API server not healthy on port {port} after {timeout:g} s; see {home}/api-server.log")
+
+
+def stop_ui(home: Path, timeout: float = 30) -> list[str]:
+    """Stop every component start_ui started, by the pids it recorded."""
+    stopped = []
+    for pid_file in sorted((home / "pids").glob("*.pid")):
+        try:
+            pid = int(pid_file.read_text())
+            os.killpg(pid, signal.SIGTERM)
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                os.killpg(pid, 0)
+                time.sleep(0.3)
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError, ValueError):
+            pass
+        stopped.append(pid_file.stem)
+        pid_file.unlink(missing_ok=True)
+    return stopped
