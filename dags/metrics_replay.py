@@ -24,10 +24,10 @@ writes to its own folder, `output/<run id>` unless `output_dir` is set.
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import Asset, CronTriggerTimetable, dag, task
 
 from include.infra.kafka import SPARK_KAFKA_JARS
 from include.params import replay_params
@@ -45,8 +45,8 @@ VALIDATED_OUTPUT = Asset(name="metrics_replay_validated_output", uri="file:///me
     dag_id="metrics_replay",
     doc_md=__doc__,
     # Nightly replay of the recorded day at the seed's pace; trigger by hand any time with other params.
-    schedule="0 2 * * *",
-    start_date=datetime(2026, 1, 1),
+    # No start_date: the first scheduled run is the next 02:00 after deployment, not an immediate catch-up.
+    schedule=CronTriggerTimetable("0 2 * * *", timezone="UTC", run_immediately=False),
     catchup=False,
     is_paused_upon_creation=False,  # the nightly replay runs once the DAG is deployed
     max_active_runs=1,  # one replay at a time: runs share the broker's topics and the local Spark

@@ -89,6 +89,12 @@ class UiStack:
         return f"http://127.0.0.1:{self.port}"
 
 
+def _free_port() -> int:
+    from include.infra.kafka import free_port
+
+    return free_port()
+
+
 def _secret(home: Path) -> str:
     path = home / "jwt_secret"
     if not path.exists():
@@ -131,7 +137,10 @@ def start_ui(home: Path, port: int, bootstrap_servers: str, password: str | None
     home.mkdir(parents=True, exist_ok=True)
     migrate(home)
     pw, generated = _password(home, password)
-    env = {**os.environ, **ui_env(home, port, _secret(home))}
+    env = {**os.environ, **ui_env(home, port, _secret(home)),
+           # log servers on ports of their own, so two stacks on one machine do not collide
+           "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(_free_port()),
+           "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port())}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     if connections_in_db:
         add_connections(env, bootstrap_servers)

@@ -1,0 +1,148 @@
+"""A person's flow in the Airflow UI, in headless Chromium (Debian's), driven by Playwright.
+
+The stack is what `make up` starts (api-server, scheduler, dag-processor, triggerer, real broker), on free
+ports. Screenshots of each step go to output/browser-test/ in the project.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from include import generate, reference
+from include.infra import airflow_home
+from include.infra.kafka import free_port
+from include.paths import DEFAULT_DATASET, OUTPUT_DIR
+
+pytestmark = [pytest.mark.browser, pytest.mark.e2e]
+
+SHOTS = OUTPUT_DIR / "browser-test"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def ui(tmp_path_factory, kafka_broker):
+    home = tmp_path_factory.mktemp("airflow-ui")
+    stack = airflow_home.start_ui(home, free_port(), kafka_broker.bootstrap, connections_in_db=False)
+    yield stack
+    airflow_home.stop_ui(home)
+
+
+def api(ui, path: str, token: str | None = None, body: dict | None = None) -> tuple[int, dict]:
+    req = urllib.request.Request(f"{ui.url}{path}", method="POST" if body is not None else "GET",
+                                 data=json.dumps(body).encode() if body is not None else None,
+                                 headers={"Content-Type": "application/json",
+                                          **({"Authorization": f"Bearer {token}"} if token else {})})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        return exc.code, {}
+
+
+def token(ui) -> str:
+    status, body = api(ui, "/auth/token", body={"username": "admin", "password": ui.password})
+    assert status in (200, 201), status
+    return body["access_token"]
+
+
+def test_no_well_known_password_and_api_refuses_anonymous(ui):
+    assert ui.password_generated and len(ui.password) >= 12 and ui.password not in ("admin", "airflow")
+    assert api(ui, "/api/v2/dags")[0] == 401
+    assert api(ui, "/auth/token", body={"username": "admin", "password": "admin"})[0] in (401, 403)
+    assert api(ui, "/replay-validation/api/runs")[0] == 401  # the plugin page follows the same rule
+    assert api(ui, "/api/v2/dags", token(ui))[0] == 200
+
+
+def wait_for_dag(ui, tok: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if api(ui, "/api/v2/dags/metrics_replay", tok)[0] == 200:
+            return
+        time.sleep(2)
+    pytest.fail("metrics_replay never appeared in the API")
+
+
+def fill(dialog, param: str, value: str) -> None:
+    """Type into the trigger form's field of ``param`` (the form names inputs element_<param>)."""
+    box = dialog.locator(f"input[name=element_{param}]")
+    box.fill(value)
+    box.press("Tab")  # number inputs commit on blur
+
+
+def test_trigger_follow_and_read_the_result(ui, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    expected = tmp_path / "expected_cpu70.csv"
+    ds = reference.write_expected(DEFAULT_DATASET, expected, None, cpu_threshold=70.0)
+    assert ds.rows == 28_800
+    tok = token(ui)
+    wait_for_dag(ui, tok)
+    before = {r["dag_run_id"] for r in api(ui, "/api/v2/dags/metrics_replay/dagRuns", tok)[1]["dag_runs"]}
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{ui.url}/")
+        page.locator("input[name=username]").fill("admin")
+        page.locator("input[name=password]").fill(ui.password)
+        page.screenshot(path=str(SHOTS / "01-login.png"))
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(f"{ui.url}/")
+
+        page.goto(f"{ui.url}/dags/metrics_replay")
+        page.get_by_role("button", name="Trigger").first.click()
+        dialog = page.get_by_role("dialog")
+        dialog.get_by_text("Run Parameters").wait_for()
+        fill(dialog, "seconds_per_group", "0")
+        fill(dialog, "cpu_threshold", "70")
+        fill(dialog, "expected_path", str(expected))
+        page.screenshot(path=str(SHOTS / "02-trigger-form.png"), full_page=True)
+        dialog.get_by_role("button", name="Trigger").click()
+
+        # Follow the run until it ends (the API says when; the grid shows it).
+        deadline, run = time.monotonic() + 600, None
+        while time.monotonic() < deadline:
+            runs = api(ui, "/api/v2/dags/metrics_replay/dagRuns", tok)[1]["dag_runs"]
+            new = [r for r in runs if r["dag_run_id"] not in before]
+            if new and new[0]["state"] in ("success", "failed"):
+                run = new[0]
+                break
+            time.sleep(3)
+        assert run is not None, "the triggered run did not finish within 10 minutes"
+        assert run["conf"]["cpu_threshold"] == 70 and run["conf"]["seconds_per_group"] == 0
+        page.goto(f"{ui.url}/dags/metrics_replay/runs/{run['dag_run_id']}")
+        page.wait_for_timeout(3000)
+        page.screenshot(path=str(SHOTS / "03-run.png"))
+        assert run["state"] == "success", run
+
+        summary = api(ui, f"/api/v2/dags/metrics_replay/dagRuns/{run['dag_run_id']}/taskInstances/"
+                          "validate_output/xcomEntries/summary", tok)[1]["value"]
+        assert summary["passed"] is True
+
+        page.goto(f"{ui.url}/replay-validation/")
+        row = page.locator(f"tr[data-run-id='{run['dag_run_id']}']")
+        assert "PASS" in row.inner_text()
+        assert row.locator("td.cpu-mem").inner_text() == "14400/14400 matching, produced 14400, missing 0, extra 0"
+        assert row.locator("td.net-disk").inner_text() == "14400/14400 matching, produced 14400, missing 0, extra 0"
+        page.screenshot(path=str(SHOTS / "04-replay-validation.png"))
+        row.get_by_role("link", name="report").click()
+        page.wait_for_load_state()
+        page.wait_for_timeout(2000)
+        assert "PASS" in page.locator("h1").inner_text()
+        page.screenshot(path=str(SHOTS / "05-report.png"), full_page=False)
+
+        page.goto(f"{ui.url}/plugin/replay-validation")
+        page.wait_for_timeout(3000)
+        page.screenshot(path=str(SHOTS / "06-nav-page.png"))
+        browser.close()
+    report = json.loads((Path(summary["validation"])).read_text())
+    assert report["cpu_mem"]["matching"] == 14_400
