@@ -45,8 +45,10 @@ VALIDATED_OUTPUT = Asset(name="metrics_replay_validated_output", uri="file:///me
     dag_id="metrics_replay",
     doc_md=__doc__,
     # Nightly replay of the recorded day at the seed's pace; trigger by hand any time with other params.
-    # No start_date: the first scheduled run is the next 02:00 after deployment, not an immediate catch-up.
-    schedule=CronTriggerTimetable("0 2 * * *", timezone="UTC", run_immediately=False),
+    # No start_date, and no grace period: the first scheduled run is the next 02:00 after deployment. (With
+    # run_immediately=False Airflow still runs the last 02:00 at once if it is less than 2.4 h ago, which
+    # would hold a 24-minute paced replay in front of the first manual trigger.)
+    schedule=CronTriggerTimetable("0 2 * * *", timezone="UTC", run_immediately=timedelta(0)),
     catchup=False,
     is_paused_upon_creation=False,  # the nightly replay runs once the DAG is deployed
     max_active_runs=1,  # one replay at a time: runs share the broker's topics and the local Spark

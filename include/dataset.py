@@ -20,8 +20,8 @@ BASE_COLUMNS = ("server_id", "timestamp", "cpu_pct", "mem_pct")
 NET_DISK_COLUMNS = ("net_in", "net_out", "disk_io")
 PERCENT_FIELDS = ("cpu_pct", "mem_pct")
 SECONDS_PER_DAY = 86_400
-# A generous bound on one line; a longer one is corrupt input, not data.
-MAX_FIELD_CHARS = 1_000
+# A generous bound on one line (a real row is ~40 bytes); a longer one is corrupt input, not data.
+MAX_LINE_BYTES = 8_000
 
 
 class DatasetError(ValueError):
@@ -154,7 +154,7 @@ def load(path: Path | str) -> Dataset:
     values: dict[str, array] = {}
     line = 0
     try:
-        with path.open("r", encoding="utf-8", newline="") as fh:
+        with path.open("rb") as fh:
             reader = csv.reader(_bounded_lines(path, fh))
             header = next(reader, None)
             if header is None:
@@ -182,8 +182,6 @@ def load(path: Path | str) -> Dataset:
                 server_index.append(servers.setdefault(sid, len(servers)))
                 seconds.append(sec)
                 lines.append(line)
-    except UnicodeDecodeError as exc:
-        raise DatasetError(path, line + 1, None, f"not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     except csv.Error as exc:
         raise DatasetError(path, line + 1, None, f"malformed CSV: {exc}") from None
     if not seconds:
@@ -201,16 +199,21 @@ def load(path: Path | str) -> Dataset:
 
 
 def _bounded_lines(path: Path, fh) -> Iterator[str]:
-    """Yield the file's lines, refusing one too long to be a metrics row before it is held whole."""
+    """Yield the binary file's lines as text, one at a time, so a decoding error names its own line, and
+    refuse a line too long to be a metrics row before it is held whole."""
     line = 0
+    limit = MAX_LINE_BYTES
     while True:
-        text = fh.readline(MAX_FIELD_CHARS * 8)
-        if not text:
+        raw = fh.readline(limit)
+        if not raw:
             return
         line += 1
-        if len(text) >= MAX_FIELD_CHARS * 8 and not text.endswith("\n"):
-            raise DatasetError(path, line, None, f"line longer than {MAX_FIELD_CHARS * 8} characters")
-        yield text
+        if len(raw) >= limit and not raw.endswith(b"\n"):
+            raise DatasetError(path, line, None, f"line longer than {limit} bytes")
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DatasetError(path, line, None, f"not UTF-8 text ({exc.reason} at byte {exc.start} of the line)")
 
 
 def _check_duplicates(ds: Dataset, lines: np.ndarray) -> None:

@@ -31,13 +31,13 @@ def check_broker(conn_id: str, params: dict | None = None, timeout: float = 10.0
     from include import params as replay_params
     from include import topics
 
+    config = kafka_config(conn_id)
+    log.info("Checking the run's params, then Kafka broker of connection %r at %s (timeout %g s)", conn_id,
+             config.get("bootstrap.servers"), timeout)
     if params is not None:
         replay_params.check(params)
-        log.info("Params checked: dataset %s, expected %s, windows %ss every %ss", params["dataset_path"],
-                 params["expected_path"], params["window_seconds"], params["slide_seconds"])
-    config = kafka_config(conn_id)
-    log.info("Checking Kafka broker of connection %r at %s (timeout %g s)", conn_id,
-             config.get("bootstrap.servers"), timeout)
+        log.info("Params hold together: dataset %s, expected %s, windows of %ss every %ss",
+                 params["dataset_path"], params["expected_path"], params["window_seconds"], params["slide_seconds"])
     info = topics.check_broker(config, conn_id, timeout=timeout)
     log.info("Broker reachable: cluster %s, brokers %s, %d topics", info.cluster_id, ", ".join(info.brokers),
              info.topics)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,14 @@ def test_params_are_typed_with_seed_defaults(dagbag):
 def test_schedule_retries_and_docs(dagbag):
     dag = dagbag.dags["metrics_replay"]
     assert dag.timetable.expression == "0 2 * * *"
+    from airflow.timetables.base import TimeRestriction
+    from airflow.timetables.trigger import CronTriggerTimetable
+
+    core = CronTriggerTimetable(dag.timetable.expression, timezone="UTC",
+                                run_immediately=dag.timetable.run_immediately)
+    first = core.next_dagrun_info(last_automated_data_interval=None,
+                                  restriction=TimeRestriction(earliest=None, latest=None, catchup=False))
+    assert first.run_after > datetime.now(timezone.utc), "deploying must not start a replay at once"
     assert dag.catchup is False and dag.max_active_runs == 1
     assert dag.default_args["retries"] >= 1 and dag.default_args["retry_exponential_backoff"] is True
     assert dag.get_task("validate_output").retries == 0  # a difference is not transient
