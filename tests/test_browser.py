@@ -124,8 +124,10 @@ def test_trigger_follow_and_read_the_result(ui, tmp_path):
         page.screenshot(path=str(SHOTS / "03-run.png"))
         assert run["state"] == "success", run
 
-        summary = api(ui, f"/api/v2/dags/metrics_replay/dagRuns/{run['dag_run_id']}/taskInstances/"
-                          "validate_output/xcomEntries/summary", tok)[1]["value"]
+        status, entry = api(ui, f"/api/v2/dags/metrics_replay/dagRuns/{run['dag_run_id']}/taskInstances/"
+                                "validate_output/xcomEntries/summary?deserialize=true&stringify=false", tok)
+        assert status == 200, status
+        summary = entry["value"] if isinstance(entry["value"], dict) else json.loads(entry["value"])
         assert summary["passed"] is True
 
         page.goto(f"{ui.url}/replay-validation/")
