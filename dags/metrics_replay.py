@@ -104,7 +104,8 @@ def metrics_replay():
         ],
     )
 
-    # A difference is not transient: no retries. The summary reaches XCom (key "summary") either way.
+    # A difference is not transient: no retries. The summary reaches XCom (key "validation_summary") on
+    # success and on failure.
     @task(retries=0, outlets=[VALIDATED_OUTPUT])
     def validate_output(produced: dict, params: dict | None = None, run_id: str | None = None,
                         dag_run=None, ti=None) -> dict:
@@ -113,7 +114,7 @@ def metrics_replay():
         return replay.validate_output(produced["output_dir"], params["expected_path"],
                                       params["expected_net_disk_path"], run_id, params["cpu_threshold"],
                                       params["mem_threshold"], run_started=dag_run.start_date,
-                                      publish=lambda s: ti.xcom_push("summary", s))
+                                      publish=lambda s: ti.xcom_push("validation_summary", s))
 
     produced = produce_metrics()
     check_broker() >> ensure_topics() >> produced >> window_metrics

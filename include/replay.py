@@ -35,7 +35,12 @@ def check_broker(conn_id: str, params: dict | None = None, timeout: float = 10.0
     log.info("Checking the run's params, then Kafka broker of connection %r at %s (timeout %g s)", conn_id,
              config.get("bootstrap.servers"), timeout)
     if params is not None:
-        replay_params.check(params)
+        try:
+            replay_params.check(params)
+        except replay_params.ParamError as exc:
+            from airflow.sdk.exceptions import AirflowFailException
+
+            raise AirflowFailException(f"params rejected: {exc}") from None  # no retry can fix a param
         log.info("Params hold together: dataset %s, expected %s, windows of %ss every %ss",
                  params["dataset_path"], params["expected_path"], params["window_seconds"], params["slide_seconds"])
     info = topics.check_broker(config, conn_id, timeout=timeout)
@@ -117,7 +122,7 @@ def validate_output(output_dir: str, expected_path: str, expected_net_disk_path:
     summaries = result.summaries()
     for part, line in summaries.items():
         log.info("%s: %s", part, line)
-    summary = {"passed": result.passed, "summary": summaries, "validation": str(report_path),
+    summary = {"passed": result.passed, "parts": summaries, "validation": str(report_path),
                "report": str(html_path), "output_dir": str(out), "run_id": run_id}
     if publish is not None:
         publish(summary)

@@ -68,3 +68,14 @@ def test_wrong_expected_file_fails_validate_output(tmp_path, real_data, airflow_
     assert report["passed"] is False
     assert report["cpu_mem"]["mismatches_per_column"]["alert"] > 0
     assert report["cpu_mem"]["mismatches_per_column"]["avg_cpu"] == 0
+
+
+def test_impossible_params_stop_the_run_before_kafka(tmp_path, airflow_db, airflow_connections):
+    """slide > window is refused by check_broker's first step, without retries; nothing later runs."""
+    out = tmp_path / "rejected"
+    dr, _ = run_dag({"output_dir": str(out), "seconds_per_group": 0, "slide_seconds": 40})
+    states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
+    assert states["check_broker"] == "failed"
+    assert all(states[t] == "upstream_failed" for t in ORDER[1:]), states
+    assert str(dr.state) == "failed"
+    assert not out.exists()  # nothing produced, nothing written

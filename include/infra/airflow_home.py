@@ -169,19 +169,35 @@ def start_ui(home: Path, port: int, bootstrap_servers: str, password: str | None
 
 
 def stop_ui(home: Path, timeout: float = 30) -> list[str]:
-    """Stop every component start_ui started, by the pids it recorded."""
-    stopped = []
+    """Stop every component start_ui started, by the pids it recorded (TERM all, then KILL stragglers)."""
+    pids: dict[str, int] = {}
     for pid_file in sorted((home / "pids").glob("*.pid")):
         try:
-            pid = int(pid_file.read_text())
-            os.killpg(pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                os.killpg(pid, 0)
-                time.sleep(0.3)
-            os.killpg(pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError, ValueError):
+            pids[pid_file.stem] = int(pid_file.read_text())
+        except ValueError:
             pass
-        stopped.append(pid_file.stem)
         pid_file.unlink(missing_ok=True)
-    return stopped
+    for pid in pids.values():
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
+    deadline = time.monotonic() + timeout
+    alive = dict(pids)
+    while alive and time.monotonic() < deadline:
+        for name, pid in list(alive.items()):
+            try:
+                os.waitpid(pid, os.WNOHANG)  # reap it if it is our child (a zombie still "exists")
+            except ChildProcessError:
+                pass
+            try:
+                os.killpg(pid, 0)
+            except (ProcessLookupError, PermissionError):
+                del alive[name]
+        time.sleep(0.3)
+    for pid in alive.values():
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    return sorted(pids)
