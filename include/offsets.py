@@ -14,7 +14,8 @@ from pathlib import Path
 
 from include.paths import write_atomically
 
-ATTEMPT_HEADER = "replay-attempt"
+RUN_HEADER = "replay-run"  # the Airflow run id, for people reading the topics
+ATTEMPT_HEADER = "replay-attempt"  # one produce attempt of that run; what the Spark job filters on
 
 
 class ManifestError(ValueError):

@@ -18,7 +18,7 @@ from datetime import datetime
 from confluent_kafka import KafkaError, Producer
 
 from include.dataset import Dataset
-from include.offsets import ATTEMPT_HEADER, Manifest, OffsetTracker
+from include.offsets import ATTEMPT_HEADER, RUN_HEADER, Manifest, OffsetTracker
 from include.pacing import Pacer
 from include.topics import CPU_TOPIC, DISK_TOPIC, MEM_TOPIC, NET_TOPIC, client_logger
 
@@ -76,7 +76,7 @@ def produce(dataset: Dataset, connection_config: dict, run_id: str, seconds_per_
     topics = [t for t, fields in TOPIC_FIELDS.items() if all(f in dataset.values for f in fields)]
     skipped = tuple(t for t in TOPIC_FIELDS if t not in topics)
     attempt_id = uuid.uuid4().hex
-    headers = [(ATTEMPT_HEADER, attempt_id.encode())]
+    headers = [(RUN_HEADER, run_id.encode()), (ATTEMPT_HEADER, attempt_id.encode())]
     config = producer_config(connection_config, producer_overrides)
     producer = Producer(config, logger=client_logger())
     tracker = OffsetTracker()

@@ -14,7 +14,7 @@ from confluent_kafka import Consumer, TopicPartition
 from include import dataset, generate, reference
 from include.formatting import csv_text
 from include.infra.kafka import SPARK_KAFKA_JARS, free_port
-from include.offsets import ATTEMPT_HEADER, Manifest
+from include.offsets import ATTEMPT_HEADER, RUN_HEADER, Manifest
 from include.producer import produce
 from include.topics import TOPICS, BrokerUnreachable, check_broker, ensure_topics
 
@@ -78,6 +78,7 @@ def test_produce_then_consume_gives_exact_counts(tmp_path, kafka_config):
         records = consume_range(kafka_config, m, topic)
         assert len(records) == ds.rows, topic
         assert all(dict(r.headers())[ATTEMPT_HEADER] == m.attempt_id.encode() for r in records)
+        assert all(dict(r.headers())[RUN_HEADER] == b"counts" for r in records)
         keys = {r.key().decode() for r in records}
         assert keys == set(ds.servers)
     cpu = json.loads(consume_range(kafka_config, m, "topic-cpu")[0].value())
