@@ -46,3 +46,10 @@ def test_message_numbers_and_enforced_delivery_settings():
     assert json_number("cpu_pct", 47.0) == "47.0" and json_number("net_in", 1234.0) == "1234"
     cfg = producer_config({"bootstrap.servers": "h:1", "acks": "0", "enable.idempotence": False, "linger.ms": 1})
     assert cfg["acks"] == "all" and cfg["enable.idempotence"] is True and cfg["linger.ms"] == 1
+
+
+def test_kafka_cluster_ids_never_look_like_options():
+    from include.infra.kafka import new_cluster_id
+
+    ids = [new_cluster_id() for _ in range(2000)]
+    assert all(len(i) == 22 and i[0].isalnum() for i in ids)

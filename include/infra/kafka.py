@@ -38,6 +38,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def new_cluster_id() -> str:
+    """A KRaft cluster id (URL-safe base64 of 16 bytes) that does not start with '-' or '_': the storage
+    tool would read a leading '-' as an option (a 1-in-32 chance per id)."""
+    while True:
+        cid = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        if cid[0].isalnum():
+            return cid
+
+
 def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):
@@ -122,7 +131,7 @@ class LocalBroker:
         voters = f"{self.node_id}@127.0.0.1:{self.controller_port}"
         props.write_text(server_properties(self.node_id, self.port, self.controller_port, data, voters))
         if not (data / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+            cluster_id = new_cluster_id()
             subprocess.run(self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)),
                            check=True, capture_output=True, timeout=120)
         return props
