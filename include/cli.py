@@ -29,10 +29,14 @@ def load_dag(path: Path = DAG_FILE):
     return module.metrics_replay()
 
 
-def run_dag(conf: dict, home: Path = airflow_home.DEFAULT_HOME):
-    """One DAG run through dag.test(); returns (dag_run, output_dir). Airflow env must be set already."""
+def run_dag(conf: dict, logical_date=None, run_after=None):
+    """One DAG run through dag.test(); returns (dag_run, output_dir). Airflow env must be set already.
+
+    Given the logical date and run_after of an earlier run, this is that run again under the same run id:
+    dag.test() replaces the old run (its task instances and XComs) and runs every task anew."""
     dag = load_dag()
-    dr = dag.test(run_conf=conf)
+    when = {"logical_date": logical_date} if logical_date is not None else {}
+    dr = dag.test(run_conf=conf, run_after=run_after, **when)
     return dr, output_dir_for(conf.get("output_dir"), dr.run_id)
 
 

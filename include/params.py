@@ -2,17 +2,15 @@
 
 Airflow validates each Param's JSON schema when a run is created (types, bounds, enums), so a negative
 pace or a zero window is refused at trigger time. What one schema cannot see (slide against window,
-whether the dataset file exists) is checked by ``check`` at the very start of the first task, before
-anything touches Kafka.
+whether the dataset file exists, whether a path stays inside its allowed folders) is checked by ``check``
+at the very start of the first task, before anything touches Kafka.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from airflow.sdk import Param
 
-from include.paths import resolve
+from include.paths import PathNotAllowed, confined
 
 
 class ParamError(ValueError):
@@ -72,7 +70,14 @@ def check(params: dict) -> None:
         raise ParamError(f"window_seconds ({window}) is not a multiple of slide_seconds ({slide})")
     if params["seconds_per_group"] < 0:
         raise ParamError(f"seconds_per_group ({params['seconds_per_group']}) is negative")
-    for name in ("dataset_path", "expected_path"):
-        path = resolve(params[name])
-        if not Path(path).is_file():
-            raise ParamError(f"{name}: no such file {path}")
+    try:
+        for name in ("dataset_path", "expected_path", "expected_net_disk_path"):
+            if name == "expected_net_disk_path" and not params.get(name):
+                continue  # optional: only needed for a dataset with NET/DISK columns
+            path = confined(params[name], name, "data")
+            if not path.is_file():
+                raise ParamError(f"{name}: no such file {path}")
+        if params.get("output_dir"):
+            confined(params["output_dir"], "output_dir", "output")
+    except PathNotAllowed as exc:
+        raise ParamError(str(exc)) from None

@@ -1,4 +1,12 @@
-"""Where files live: the project root, relative-path resolution, per-run output folders, atomic writes."""
+"""Where files live: the project root, relative-path resolution, the roots paths are confined to, per-run
+output folders, atomic writes.
+
+A run's paths come from params a UI user types, so they are confined: inputs (dataset and expected files)
+to the data roots, outputs to the output roots. By default those are the project's data/ and output/;
+METRICS_REPLAY_DATA_ROOTS and METRICS_REPLAY_OUTPUT_ROOTS (folders separated by ':', relative ones relative
+to the project root) replace them. Paths are checked after resolving symlinks and '..', so neither can
+lead out of a root.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +31,34 @@ def resolve(path: str | os.PathLike[str]) -> Path:
     """A path as given by a user: relative ones are relative to the project root. Spaces are fine."""
     p = Path(os.path.expanduser(str(path)))
     return p if p.is_absolute() else PROJECT_ROOT / p
+
+
+DATA_ROOTS_ENV = "METRICS_REPLAY_DATA_ROOTS"
+OUTPUT_ROOTS_ENV = "METRICS_REPLAY_OUTPUT_ROOTS"
+
+
+class PathNotAllowed(ValueError):
+    """A path param that leads outside its configured roots; the message names the param and the roots."""
+
+
+def allowed_roots(kind: str) -> list[Path]:
+    """The real (symlink-free) folders ``kind`` ("data" or "output") paths must lie in."""
+    env, default = (DATA_ROOTS_ENV, DATA_DIR) if kind == "data" else (OUTPUT_ROOTS_ENV, OUTPUT_DIR)
+    given = [r for r in os.environ.get(env, "").split(os.pathsep) if r.strip()]
+    return [Path(os.path.realpath(resolve(r.strip()))) for r in given] or [Path(os.path.realpath(default))]
+
+
+def confined(path: str | os.PathLike[str], name: str, kind: str) -> Path:
+    """``path`` resolved (symlinks and '..' included) if it lies inside one of the ``kind`` roots; else
+    PathNotAllowed naming ``name``. The real path is returned, so what was checked is what gets used."""
+    real = Path(os.path.realpath(resolve(path)))
+    roots = allowed_roots(kind)
+    if any(real == root or real.is_relative_to(root) for root in roots):
+        return real
+    env = DATA_ROOTS_ENV if kind == "data" else OUTPUT_ROOTS_ENV
+    shown = "" if str(real) == str(resolve(path)) else f" (resolves to {real})"
+    raise PathNotAllowed(f"{name}: {str(path)!r}{shown} is outside the allowed {kind} folders "
+                         f"{', '.join(str(r) for r in roots)}; set {env} to allow another folder")
 
 
 def run_folder_name(run_id: str) -> str:

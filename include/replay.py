@@ -10,12 +10,19 @@ import json
 import logging
 from dataclasses import asdict
 from datetime import datetime, timezone
-from pathlib import Path
 
-from include.paths import CPU_MEM_FILE, MANIFEST_FILE, VALIDATION_FILE, output_dir_for, resolve
+from include.paths import CPU_MEM_FILE, MANIFEST_FILE, VALIDATION_FILE, PathNotAllowed, confined, output_dir_for
 from include.topics import TOPICS
 
 log = logging.getLogger("metrics_replay")
+
+
+def fail_without_retry(message: str):
+    """Fail the task at once: bad input or a refused path is not fixed by trying again."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    log.error("%s", message)
+    raise AirflowFailException(message) from None
 
 
 def kafka_config(conn_id: str) -> dict:
@@ -38,9 +45,7 @@ def check_broker(conn_id: str, params: dict | None = None, timeout: float = 10.0
         try:
             replay_params.check(params)
         except replay_params.ParamError as exc:
-            from airflow.sdk.exceptions import AirflowFailException
-
-            raise AirflowFailException(f"params rejected: {exc}") from None  # no retry can fix a param
+            fail_without_retry(f"params rejected: {exc}")
         log.info("Params hold together: dataset %s, expected %s, windows of %ss every %ss",
                  params["dataset_path"], params["expected_path"], params["window_seconds"], params["slide_seconds"])
     info = topics.check_broker(config, conn_id, timeout=timeout)
@@ -69,9 +74,13 @@ def produce_metrics(conn_id: str, dataset_path: str, output_dir: str | None, run
     from include import dataset, producer
 
     config = kafka_config(conn_id)
-    path = resolve(dataset_path)
-    out = output_dir_for(output_dir, run_id)
-    ds = dataset.load(path)
+    # Checked again where they are used, not only in check_broker: a task can be run on its own.
+    try:
+        path = confined(dataset_path, "dataset_path", "data")
+        out = confined(output_dir_for(output_dir, run_id), "output_dir", "output")
+        ds = dataset.load(path)  # the whole file is checked before the first message goes out
+    except (PathNotAllowed, dataset.DatasetError) as exc:
+        fail_without_retry(f"cannot replay: {exc}")
     log.info("Producing %s (%d rows, %d servers, %d groups) to %s at %g s per group", path, ds.rows,
              len(ds.servers), ds.group_count(), config.get("bootstrap.servers"), seconds_per_group)
     result = producer.produce(ds, config, run_id=run_id, seconds_per_group=seconds_per_group)
@@ -96,17 +105,29 @@ def validate_output(output_dir: str, expected_path: str, expected_net_disk_path:
     from include import reports, validation
     from include.offsets import Manifest
 
-    out = Path(output_dir)
+    def about() -> dict:
+        now = datetime.now(timezone.utc)
+        return {"run_id": run_id, "validated_at": now.isoformat(timespec="seconds"),
+                "duration_seconds": (now - run_started).total_seconds() if run_started else None}
+
+    out = confined(output_dir, "output_dir", "output")
     manifest = Manifest.read(out / MANIFEST_FILE)
-    expected = resolve(expected_path)
-    expected_nd = resolve(expected_net_disk_path) if expected_net_disk_path else None
-    log.info("Validating %s against %s%s", out, expected,
-             f" and {expected_nd}" if manifest.has_net_disk else " (no NET/DISK columns in the dataset)")
-    result = validation.validate_run(out, expected, expected_nd, manifest.has_net_disk)
-    now = datetime.now(timezone.utc)
-    about = {"run_id": run_id, "validated_at": now.isoformat(timespec="seconds"),
-             "duration_seconds": (now - run_started).total_seconds() if run_started else None}
-    report_path = result.write(out / VALIDATION_FILE, about)
+    try:
+        expected = confined(expected_path, "expected_path", "data")
+        expected_nd = (confined(expected_net_disk_path, "expected_net_disk_path", "data")
+                       if expected_net_disk_path else None)
+        log.info("Validating %s against %s%s", out, expected,
+                 f" and {expected_nd}" if manifest.has_net_disk else " (no NET/DISK columns in the dataset)")
+        result = validation.validate_run(out, expected, expected_nd, manifest.has_net_disk)
+    except (PathNotAllowed, validation.ValidationInputError) as exc:
+        # Not a difference but no comparison at all: say so plainly, on the page and in XCom too.
+        message = f"cannot validate {out}: {exc}"
+        report_path = validation.write_error(out / VALIDATION_FILE, message, about())
+        if publish is not None:
+            publish({"passed": False, "error": message, "validation": str(report_path), "output_dir": str(out),
+                     "run_id": run_id})
+        fail_without_retry(message)
+    report_path = result.write(out / VALIDATION_FILE, about())
     html_path = reports.write(out / reports.REPORT_FILE, result.to_dict(), out / CPU_MEM_FILE, run_id,
                               cpu_threshold, mem_threshold)
     for part, report in (("cpu_mem", result.cpu_mem), ("net_disk", result.net_disk)):

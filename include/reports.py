@@ -181,6 +181,8 @@ def _counts(part: dict) -> str:
         return ""
     if part.get("status") == "not applicable":
         return "not applicable"
+    if part.get("status") == "error":
+        return f"not compared: {part.get('reason', '')}"
     return (f"{part['matching']}/{part['expected_rows']} matching, produced {part['produced_rows']}, "
             f"missing {part['missing']}, extra {part['extra']}")
 

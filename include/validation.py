@@ -174,6 +174,14 @@ class RunValidation:
         return path
 
 
+def write_error(path: Path, message: str, about: dict | None = None) -> Path:
+    """validation.json for a run that could not be compared at all (unreadable or malformed input)."""
+    part = {"status": "error", "reason": message}
+    write_atomically(path, json.dumps({**(about or {}), "passed": False, "error": message, "cpu_mem": part,
+                                       "net_disk": part}, indent=2) + "\n")
+    return path
+
+
 def validate_run(output_dir: Path, expected_cpu_mem: Path, expected_net_disk: Path | None,
                  has_net_disk: bool) -> RunValidation:
     from include.paths import CPU_MEM_FILE, NET_DISK_FILE

@@ -28,6 +28,11 @@ os.environ.update(airflow_home.airflow_env(AIRFLOW_HOME))
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
 os.environ["PYSPARK_PYTHON"] = sys.executable
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+# Tests read the shared recorded day and write into their own temporary folders: allow those beside the
+# project's data/ and output/ (tests of the confinement itself narrow these again).
+os.environ["METRICS_REPLAY_DATA_ROOTS"] = os.pathsep.join([str(ROOT / "data"), str(SHARED_DATA),
+                                                          tempfile.gettempdir()])
+os.environ["METRICS_REPLAY_OUTPUT_ROOTS"] = os.pathsep.join([str(ROOT / "output"), tempfile.gettempdir()])
 # py4j logs from __del__ at interpreter exit, after pytest closed the streams.
 logging.getLogger("py4j").setLevel(logging.WARNING)
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
-from confluent_kafka import Consumer, KafkaException, TopicPartition
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from include.dataset import DatasetError, load
+from kafka_helpers import end_offsets
 
 HEADER = ["server_id", "timestamp", "cpu_pct", "mem_pct", "net_in", "net_out", "disk_io"]
 
@@ -85,24 +83,6 @@ def test_corrupted_datasets_name_file_line_and_field(tmp_path, kind, n, data, ju
         assert err.value.field == field and repr(field) in message, message
 
 
-def end_offsets(config: dict, topic: str) -> dict[int, int]:
-    """High watermarks of every partition (retrying while a new topic's leader is being elected)."""
-    consumer = Consumer({**config, "group.id": f"offsets-{time.monotonic_ns()}"})
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                md = consumer.list_topics(topic, timeout=10)
-                return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                        for p in md.topics[topic].partitions}
-            except KafkaException:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
-    finally:
-        consumer.close()
-
-
 @pytest.mark.integration
 def test_corrupt_file_fails_produce_before_sending_anything(tmp_path, kafka_config, airflow_connections):
     from include import replay
@@ -114,7 +94,10 @@ def test_corrupt_file_fails_produce_before_sending_anything(tmp_path, kafka_conf
     path = tmp_path / "late error.csv"
     path.write_bytes(_csv(HEADER, rows))
     before = {t: end_offsets(kafka_config, t) for t in TOPICS}
-    with pytest.raises(DatasetError, match="line 152, field 'cpu_pct'"):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    # failed for good (no retry can fix the file), the message naming file, line and field
+    with pytest.raises(AirflowFailException, match=r"late error\.csv, line 152, field 'cpu_pct'"):
         replay.produce_metrics("kafka_default", str(path), str(tmp_path / "out"), "corrupt-run", 0)
     assert {t: end_offsets(kafka_config, t) for t in TOPICS} == before
     assert not (tmp_path / "out" / "manifest.json").exists()

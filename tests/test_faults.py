@@ -1,33 +1,291 @@
-"""Faults on the real stack: a dead broker at the start of a run."""
+"""Faults on the real stack, each through the whole DAG (dag.test) on a real broker and real Spark.
+
+The broker faults use a broker of the test's own (killed with SIGKILL and restarted on the same data
+folder and port); the Spark fault kills the spark-submit driver JVM while it is reading from Kafka.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import sqlite3
+import threading
 import time
+from datetime import datetime, timezone
 
+import psutil
 import pytest
 
 from include.cli import run_dag
-from include.infra.kafka import free_port
+from include.infra.kafka import LocalBroker, free_port
+from kafka_helpers import total_records
 
 pytestmark = pytest.mark.e2e
+
+ORDER = ["check_broker", "ensure_topics", "produce_metrics", "window_metrics", "validate_output"]
+RUN_TOPICS = ("topic-cpu", "topic-mem")  # the recorded day has CPU/MEM only
+RECORDS_PER_TOPIC = 28_800
+
+
+def use_kafka(monkeypatch, bootstrap: str, **extra) -> dict:
+    config = {"bootstrap.servers": bootstrap, **extra}
+    monkeypatch.setenv("AIRFLOW_CONN_KAFKA_DEFAULT", json.dumps({"conn_type": "kafka", "extra": config}))
+    monkeypatch.setenv("AIRFLOW_CONN_SPARK_DEFAULT", json.dumps({"conn_type": "spark", "host": "local[*]"}))
+    return {"bootstrap.servers": bootstrap}
+
+
+def wait_until(predicate, timeout: float, every: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(every)
+    return False
+
+
+def in_background(fn) -> threading.Thread:
+    thread = threading.Thread(target=fn, daemon=True)
+    thread.start()
+    return thread
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def states(dr) -> dict[str, str]:
+    return {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
+
+
+def task_instances(dr) -> dict:
+    return {ti.task_id: ti for ti in dr.get_task_instances()}
+
+
+@pytest.fixture
+def own_broker(tmp_path):
+    broker = LocalBroker(home=tmp_path / "kafka", port=free_port()).start()
+    yield broker
+    broker.stop(hard=True)
+
+
+def first_records_written(broker: LocalBroker, topic: str = "topic-cpu"):
+    """True once the broker has appended records to the topic's first segment: produce is under way."""
+    segment = broker.home / "data" / f"{topic}-0" / "00000000000000000000.log"
+    return lambda: segment.exists() and segment.stat().st_size > 0
 
 
 def test_broker_down_at_start(tmp_path, airflow_db, monkeypatch):
     """check_broker fails each try within 15 s, retries as default_args say, and no later task runs."""
     address = f"127.0.0.1:{free_port()}"
-    monkeypatch.setenv("AIRFLOW_CONN_KAFKA_DEFAULT",
-                       json.dumps({"conn_type": "kafka", "extra": {"bootstrap.servers": address}}))
-    monkeypatch.setenv("AIRFLOW_CONN_SPARK_DEFAULT", json.dumps({"conn_type": "spark", "host": "local[*]"}))
+    use_kafka(monkeypatch, address)
     out = tmp_path / "dead-broker"
     started = time.monotonic()
     dr, _ = run_dag({"output_dir": str(out), "seconds_per_group": 0})
     elapsed = time.monotonic() - started
-    tis = {ti.task_id: ti for ti in dr.get_task_instances()}
+    tis = task_instances(dr)
     assert str(tis["check_broker"].state) == "failed"
     assert tis["check_broker"].try_number == 3  # the first try and default_args' two retries
-    assert all(str(tis[t].state) == "upstream_failed"
-               for t in ("ensure_topics", "produce_metrics", "window_metrics", "validate_output"))
+    assert all(str(tis[t].state) == "upstream_failed" for t in ORDER[1:])
     assert str(dr.state) == "failed" and not out.exists()
     # three tries of at most ~10 s each plus the 10 s and 20 s back-off between them
     assert elapsed < 3 * 15 + 10 + 20 + 30, elapsed
+
+
+def test_broker_killed_mid_produce_and_restarted(tmp_path, real_data, airflow_db, own_broker, monkeypatch):
+    """SIGKILL during a paced produce, back within 20 s: the producer rides it out; nothing lost or doubled."""
+    dataset, expected = real_data
+    config = use_kafka(monkeypatch, own_broker.bootstrap)
+    events: dict[str, datetime] = {}
+
+    def chaos():
+        if not wait_until(first_records_written(own_broker), 180):
+            return
+        own_broker.stop(hard=True)
+        events["killed"] = now()
+        time.sleep(5)
+        own_broker.start()
+        events["restarted"] = now()
+
+    chaos_thread = in_background(chaos)
+    out = tmp_path / "killed-broker"
+    dr, _ = run_dag({"dataset_path": str(dataset), "expected_path": str(expected), "output_dir": str(out),
+                     "seconds_per_group": 0.02})  # ~29 s of producing
+    chaos_thread.join(timeout=60)
+    assert "restarted" in events, events
+    assert (events["restarted"] - events["killed"]).total_seconds() < 20
+    assert states(dr) == {t: "success" for t in ORDER}, states(dr)
+    produce = task_instances(dr)["produce_metrics"]
+    # the same try was still producing when the broker came back: it rode through the outage
+    assert produce.try_number == 1 and produce.end_date > events["restarted"], (produce.end_date, events)
+    assert (out / "cpu_mem.csv").read_bytes() == expected.read_bytes()
+    # exactly the run's records in each topic: none lost, none written twice by the producer's retries
+    assert {t: total_records(config, t) for t in RUN_TOPICS} == {t: RECORDS_PER_TOPIC for t in RUN_TOPICS}
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["counts"] == {t: RECORDS_PER_TOPIC for t in RUN_TOPICS}
+
+
+def ti_state(run_id: str, task_id: str) -> str | None:
+    """A task instance's state read straight from the test's SQLite metadata DB (read-only)."""
+    db = os.path.join(os.environ["AIRFLOW_HOME"], "airflow.db")
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10) as conn:
+        row = conn.execute("SELECT state FROM task_instance WHERE dag_id = 'metrics_replay' AND run_id = ? "
+                           "AND task_id = ?", (run_id, task_id)).fetchone()
+    return row[0] if row else None
+
+
+def test_broker_down_past_delivery_timeout_then_retry_and_rerun(tmp_path, real_data, airflow_db, own_broker,
+                                                               monkeypatch, capfd):
+    """The broker stays down longer than the delivery timeout: produce fails saying how many messages were not
+    acknowledged; its retry (broker back) succeeds, and so does re-running the whole run under the same run
+    id. The topics then hold three attempts' records, yet the job counts each sample once."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.types import DagRunType
+
+    dataset, expected = real_data
+    config = use_kafka(monkeypatch, own_broker.bootstrap, **{"delivery.timeout.ms": 8000})
+    when = now()
+    run_id = DagRun.generate_run_id(run_type=DagRunType.MANUAL, logical_date=when, run_after=when)
+    events: dict[str, datetime] = {}
+
+    def chaos():
+        if not wait_until(first_records_written(own_broker), 180):
+            return
+        own_broker.stop(hard=True)
+        events["killed"] = now()
+        # down until the first try has failed for good (the retry comes 10 s later)
+        if wait_until(lambda: ti_state(run_id, "produce_metrics") == "up_for_retry", 180, every=0.5):
+            events["try 1 failed"] = now()
+        own_broker.start()
+        events["restarted"] = now()
+
+    chaos_thread = in_background(chaos)
+    out = tmp_path / "long-outage"
+    conf = {"dataset_path": str(dataset), "expected_path": str(expected), "output_dir": str(out),
+            "seconds_per_group": 0.005}
+    dr, _ = run_dag(conf, logical_date=when, run_after=when)
+    chaos_thread.join(timeout=60)
+    assert dr.run_id == run_id and "try 1 failed" in events, events
+    assert states(dr) == {t: "success" for t in ORDER}, states(dr)
+    assert task_instances(dr)["produce_metrics"].try_number == 2
+    logged = capfd.readouterr()
+    unacked = re.search(r"(\d+) of 57600 messages were not acknowledged by " + re.escape(own_broker.bootstrap),
+                        logged.out + logged.err)
+    assert unacked and int(unacked.group(1)) > 0, "produce_metrics did not say how many messages were lost"
+    first = json.loads((out / "manifest.json").read_text())
+    assert first["counts"] == {t: RECORDS_PER_TOPIC for t in RUN_TOPICS}
+    assert (out / "cpu_mem.csv").read_bytes() == expected.read_bytes()
+    # the first try's acknowledged records are in the topics too, and were not counted
+    assert total_records(config, "topic-cpu") > RECORDS_PER_TOPIC
+
+    again, _ = run_dag(conf, logical_date=when, run_after=when)  # the same DAG run, all tasks anew
+    assert again.run_id == run_id
+    assert states(again) == {t: "success" for t in ORDER}, states(again)
+    second = json.loads((out / "manifest.json").read_text())
+    assert second["run_id"] == run_id and second["attempt_id"] != first["attempt_id"]
+    assert (out / "cpu_mem.csv").read_bytes() == expected.read_bytes()
+    assert json.loads((out / "validation.json").read_text())["passed"] is True
+    assert total_records(config, "topic-cpu") > 2 * RECORDS_PER_TOPIC
+
+
+def spark_driver(marker: str) -> psutil.Process | None:
+    """The spark-submit JVM (the driver, in local mode) of the job whose command line holds ``marker``."""
+    for proc in psutil.process_iter(["cmdline"]):
+        cmd = proc.info["cmdline"] or []
+        if "org.apache.spark.deploy.SparkSubmit" in cmd and any(marker in arg for arg in cmd):
+            return proc
+    return None
+
+
+def reading_from(proc: psutil.Process, port: int) -> bool:
+    try:
+        return any(c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED
+                   for c in proc.net_connections(kind="tcp"))
+    except psutil.Error:
+        return False
+
+
+def test_spark_driver_killed_mid_job_retries_to_identical_output(tmp_path, real_data, airflow_db,
+                                                                 airflow_connections):
+    """SIGKILL the driver once it is reading from Kafka: the task fails, its retry writes byte-identical
+    output, and no partial file is ever seen at the output path (watched every 10 ms throughout)."""
+    dataset, expected = real_data
+    broker = airflow_connections
+    out = tmp_path / "killed-driver"
+    target = out / "cpu_mem.csv"
+    wanted = expected.read_bytes()
+    events: dict[str, object] = {}
+    seen: list[bytes] = []
+    finished = threading.Event()
+
+    def kill_driver():
+        proc = None
+        if not wait_until(lambda: (spark_driver(str(out)) is not None), 300, every=0.2):
+            return
+        proc = spark_driver(str(out))
+        if wait_until(lambda: reading_from(proc, broker.port), 120, every=0.02):
+            os.kill(proc.pid, signal.SIGKILL)
+            events["killed"] = now()
+
+    def watch_output():
+        while not finished.is_set():
+            try:
+                data = target.read_bytes()
+            except FileNotFoundError:
+                data = None
+            if data is not None and (not seen or seen[-1] != data):
+                seen.append(data)
+            time.sleep(0.01)
+
+    killer, watcher = in_background(kill_driver), in_background(watch_output)
+    dr, _ = run_dag({"dataset_path": str(dataset), "expected_path": str(expected), "output_dir": str(out),
+                     "seconds_per_group": 0})
+    finished.set()
+    killer.join(timeout=10)
+    watcher.join(timeout=10)
+    assert "killed" in events, "the driver was never seen reading from Kafka"
+    assert states(dr) == {t: "success" for t in ORDER}, states(dr)
+    window = task_instances(dr)["window_metrics"]
+    assert window.try_number == 2 and window.start_date > events["killed"]  # the retry made the output
+    assert target.read_bytes() == wanted
+    assert seen and all(s == wanted for s in seen), [len(s) for s in seen]  # never partial, never other
+    # nothing left behind by the killed try (no temporary files beside the outputs)
+    assert sorted(p.name for p in out.iterdir()) == ["cpu_mem.csv", "manifest.json", "report.html",
+                                                     "validation.json"]
+
+
+def test_malformed_or_missing_expected_file_fails_validation_clearly(tmp_path, real_data, airflow_db,
+                                                                    airflow_connections, capfd):
+    """validate_output fails at once with a message naming the file and line, and says so in
+    validation.json; a file that vanished after the run started is named as missing."""
+    dataset, expected = real_data
+    bad = tmp_path / "expected bad.csv"
+    lines = expected.read_text().splitlines(keepends=True)
+    fields = lines[3].split(",")
+    fields[3] = "oops"  # avg_cpu of the fourth line; the key stays as it was
+    lines[3] = ",".join(fields)
+    bad.write_text("".join(lines))
+    out = tmp_path / "bad-expected"
+    dr, _ = run_dag({"dataset_path": str(dataset), "expected_path": str(bad), "output_dir": str(out),
+                     "seconds_per_group": 0})
+    s = states(dr)
+    assert s["window_metrics"] == "success" and s["validate_output"] == "failed", s
+    assert task_instances(dr)["validate_output"].try_number == 1
+    report = json.loads((out / "validation.json").read_text())
+    assert report["passed"] is False and report["cpu_mem"]["status"] == "error"
+    assert f"{bad}, line 4, field 'avg_cpu': 'oops' is not a number" in report["error"], report["error"]
+    logged = capfd.readouterr()
+    assert f"cannot validate {out}: {bad}, line 4, field 'avg_cpu'" in logged.out + logged.err
+
+    vanishing = tmp_path / "expected gone.csv"
+    vanishing.write_bytes(expected.read_bytes())
+    out2 = tmp_path / "missing-expected"
+    remover = in_background(lambda: wait_until(lambda: (out2 / "manifest.json").exists(), 300)
+                            and vanishing.unlink())
+    dr, _ = run_dag({"dataset_path": str(dataset), "expected_path": str(vanishing), "output_dir": str(out2),
+                     "seconds_per_group": 0})
+    remover.join(timeout=10)
+    assert states(dr)["validate_output"] == "failed"
+    report = json.loads((out2 / "validation.json").read_text())
+    assert report["error"] == f"cannot validate {out2}: {vanishing}: no such file"
