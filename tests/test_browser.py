@@ -150,3 +150,87 @@ def test_trigger_follow_and_read_the_result(ui, tmp_path):
     folder = output_dir_for(None, run["dag_run_id"])
     report = json.loads((folder / "validation.json").read_text())
     assert report["run_id"] == run["dag_run_id"] and report["cpu_mem"]["matching"] == 14_400
+
+
+# The same stack driven through the REST API, as a scheduler user or a script would: runs queued back to
+# back, and a finished run cleared and run again by the real scheduler (LocalExecutor).
+
+def trigger(ui, tok: str, conf: dict) -> str:
+    status, body = api(ui, "/api/v2/dags/metrics_replay/dagRuns", tok, {"logical_date": None, "conf": conf})
+    assert status == 200, (status, body)
+    return body["dag_run_id"]
+
+
+def wait_for_runs(ui, tok: str, run_ids: list[str], after: dict[str, str] | None = None,
+                  timeout: float = 900) -> dict[str, dict]:
+    """Each run's record once it has ended (and, given ``after``, ended later than that end_date)."""
+    deadline, done = time.monotonic() + timeout, {}
+    while time.monotonic() < deadline and len(done) < len(run_ids):
+        for run_id in run_ids:
+            status, run = api(ui, f"/api/v2/dags/metrics_replay/dagRuns/{run_id}", tok)
+            if (status == 200 and run["state"] in ("success", "failed")
+                    and (after is None or (run["end_date"] or "") > after[run_id])):
+                done[run_id] = run
+        time.sleep(3)
+    assert len(done) == len(run_ids), f"runs still going after {timeout:g} s: {set(run_ids) - set(done)}"
+    return done
+
+
+def run_files(run_id: str) -> dict[str, object]:
+    folder = output_dir_for(None, run_id)
+    return {"cpu_mem": (folder / "cpu_mem.csv").read_bytes(), "net_disk": (folder / "net_disk.csv").read_bytes(),
+            "validation": json.loads((folder / "validation.json").read_text()),
+            "manifest": json.loads((folder / "manifest.json").read_text())}
+
+
+def before_in_every_partition(first: dict, then: dict) -> bool:
+    """Every offset range ``first`` recorded ends where or before ``then``'s range of that partition starts."""
+    pairs = [(first["offsets"][t][p], then["offsets"][t][p]) for t in then["offsets"] for p in then["offsets"][t]]
+    return bool(pairs) and all(f[1] <= n[0] for f, n in pairs)
+
+
+def when(text: str):
+    from datetime import datetime
+
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def test_back_to_back_runs_serialised_then_a_cleared_run_reruns_identically(ui):
+    """Two runs triggered at once run one after the other (max_active_runs=1) and both validate; clearing
+    the first afterwards makes the scheduler run all five tasks again: identical output and validation,
+    although the topics now hold every replay's records."""
+    from include.paths import DEFAULT_EXPECTED, DEFAULT_EXPECTED_NET_DISK
+
+    tok = token(ui)
+    wait_for_dag(ui, tok)
+    first_id = trigger(ui, tok, {"seconds_per_group": 0})
+    second_id = trigger(ui, tok, {"seconds_per_group": 0})
+    runs = wait_for_runs(ui, tok, [first_id, second_id])
+    assert {r["state"] for r in runs.values()} == {"success"}, runs
+    earlier, later = sorted(runs.values(), key=lambda r: when(r["start_date"]))
+    assert when(earlier["end_date"]) <= when(later["start_date"]), (earlier, later)  # serialised
+    files = {run_id: run_files(run_id) for run_id in runs}
+    for run_id, f in files.items():
+        assert f["validation"]["passed"] is True and f["validation"]["run_id"] == run_id
+        assert f["cpu_mem"] == DEFAULT_EXPECTED.read_bytes()
+        assert f["net_disk"] == DEFAULT_EXPECTED_NET_DISK.read_bytes()
+    # isolated: each read its own records, the later run's after the earlier one's
+    a, b = (files[r["dag_run_id"]]["manifest"] for r in (earlier, later))
+    assert before_in_every_partition(a, b), (a["offsets"], b["offsets"])
+
+    status, body = api(ui, f"/api/v2/dags/metrics_replay/dagRuns/{first_id}/clear", tok,
+                       {"dry_run": False, "only_failed": False})
+    assert status == 200, (status, body)
+    rerun = wait_for_runs(ui, tok, [first_id], after={first_id: runs[first_id]["end_date"]})[first_id]
+    assert rerun["state"] == "success", rerun
+    status, tis = api(ui, f"/api/v2/dags/metrics_replay/dagRuns/{first_id}/taskInstances", tok)
+    assert {ti["task_id"]: ti["try_number"] for ti in tis["task_instances"]} == {
+        t: 2 for t in ("check_broker", "ensure_topics", "produce_metrics", "window_metrics", "validate_output")}
+    again = run_files(first_id)
+    before = files[first_id]
+    assert again["cpu_mem"] == before["cpu_mem"] and again["net_disk"] == before["net_disk"]
+    strip = lambda v: {k: v[k] for k in v if k not in ("validated_at", "duration_seconds")}  # noqa: E731
+    assert strip(again["validation"]) == strip(before["validation"])
+    assert again["manifest"]["attempt_id"] != before["manifest"]["attempt_id"]
+    # the rerun's records came after both earlier replays' records in the same topics
+    assert before_in_every_partition(b, again["manifest"]), (b["offsets"], again["manifest"]["offsets"])
