@@ -76,7 +76,7 @@ def first_records_written(broker: LocalBroker, topic: str = "topic-cpu"):
     return lambda: segment.exists() and segment.stat().st_size > 0
 
 
-def test_broker_down_at_start(tmp_path, airflow_db, monkeypatch):
+def test_broker_down_at_start(tmp_path, airflow_db, monkeypatch, capfd):
     """check_broker fails each try within 15 s, retries as default_args say, and no later task runs."""
     address = f"127.0.0.1:{free_port()}"
     use_kafka(monkeypatch, address)
@@ -91,6 +91,10 @@ def test_broker_down_at_start(tmp_path, airflow_db, monkeypatch):
     assert str(dr.state) == "failed" and not out.exists()
     # three tries of at most ~10 s each plus the 10 s and 20 s back-off between them
     assert elapsed < 3 * 15 + 10 + 20 + 30, elapsed
+    logged = capfd.readouterr()
+    said = re.findall(rf"Kafka broker of connection 'kafka_default' at {re.escape(address)} did not answer "
+                      r"within ([\d.]+) s", logged.out + logged.err)
+    assert len(said) >= 3 and all(float(s) <= 15 for s in said), said  # each try says it, naming both
 
 
 def test_broker_killed_mid_produce_and_restarted(tmp_path, real_data, airflow_db, own_broker, monkeypatch):
