@@ -37,6 +37,16 @@ SPARK_JOB = str(PROJECT_ROOT / "include" / "spark_job.py")
 SPARK_LOG4J = PROJECT_ROOT / "include" / "infra" / "spark-log4j2.properties"
 
 
+def pass_kafka_security(context) -> None:
+    """window_metrics' pre_execute: the Kafka connection's SASL/SSL settings reach the Spark job in its
+    environment, never on its command line (which `ps` shows and the task log prints)."""
+    from include import replay, topics
+
+    task = context["task"]
+    config = replay.kafka_config(context["params"]["kafka_conn_id"])
+    task.env_vars = {**(task.env_vars or {}), **topics.security_env(config)}
+
+
 # The validated output: other DAGs can be scheduled on it (an event per successful validation).
 VALIDATED_OUTPUT = Asset(name="metrics_replay_validated_output", uri="file:///metrics-replay/validated-output")
 
@@ -89,6 +99,7 @@ def metrics_replay():
         name="metrics_replay_{{ run_id }}",
         jars=f"{SPARK_KAFKA_JARS}/*.jar",
         env_vars={"PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable},
+        pre_execute=pass_kafka_security,
         conf={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "4",
               "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{SPARK_LOG4J}"},
         application_args=[

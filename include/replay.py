@@ -48,7 +48,11 @@ def check_broker(conn_id: str, params: dict | None = None, timeout: float = 10.0
             fail_without_retry(f"params rejected: {exc}")
         log.info("Params hold together: dataset %s, expected %s, windows of %ss every %ss",
                  params["dataset_path"], params["expected_path"], params["window_seconds"], params["slide_seconds"])
-    info = topics.check_broker(config, conn_id, timeout=timeout)
+    try:
+        info = topics.check_broker(config, conn_id, timeout=timeout)
+    except topics.BrokerAuthenticationFailed as exc:
+        # A wrong user or password stays wrong: retrying only repeats the refusal (and may lock the account).
+        fail_without_retry(str(exc))
     log.info("Broker reachable: cluster %s, brokers %s, %d topics", info.cluster_id, ", ".join(info.brokers),
              info.topics)
     return asdict(info)
@@ -58,9 +62,12 @@ def ensure_topics(conn_id: str, partitions: int, replication: int, timeout: floa
     from include import topics
 
     config = kafka_config(conn_id)
-    log.info("Ensuring topics %s at %s (%d partitions, replication %d)", ", ".join(TOPICS),
-             config.get("bootstrap.servers"), partitions, replication)
-    report = topics.ensure_topics(config, TOPICS, partitions, replication, timeout=timeout)
+    new_config = topics.topic_config(replication)
+    log.info("Ensuring topics %s at %s (%d partitions, replication %d%s)", ", ".join(TOPICS),
+             config.get("bootstrap.servers"), partitions, replication,
+             "".join(f", {k} {v}" for k, v in new_config.items()))
+    report = topics.ensure_topics(config, TOPICS, partitions, replication, timeout=timeout,
+                                  new_topic_config=new_config)
     for t, n in report.existing.items():
         log.info("Topic %s exists with %d partitions; left as it is", t, n)
     log.info("Topics ready: %d created (%s), %d existing", len(report.created), ", ".join(report.created) or "-",

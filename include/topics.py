@@ -1,13 +1,16 @@
-"""Broker reachability and topic administration, every call bounded in time.
+"""Broker reachability, topic administration and the connection's security settings for Spark.
 
 The librdkafka config (bootstrap.servers, security settings) comes from the Airflow connection; these
-functions take it as a plain dict so the DAG, the CLI and the tests share them.
+functions take it as a plain dict so the DAG, the CLI and the tests share them. Every broker call is
+bounded in time.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import time
 from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaError, KafkaException
@@ -22,6 +25,10 @@ DEFAULT_TIMEOUT_S = 10.0
 
 class BrokerUnreachable(RuntimeError):
     """The broker named by a connection did not answer in time."""
+
+
+class BrokerAuthenticationFailed(BrokerUnreachable):
+    """The broker answered but refused the connection's login (wrong SASL user or password)."""
 
 
 class TopicError(RuntimeError):
@@ -65,16 +72,59 @@ class BrokerInfo:
 
 
 def check_broker(config: dict, conn_id: str, timeout: float = DEFAULT_TIMEOUT_S) -> BrokerInfo:
-    """Ask the broker for cluster metadata; BrokerUnreachable names the connection and address."""
+    """Ask the broker for cluster metadata; BrokerUnreachable names the connection and address.
+
+    Asks in short rounds, so a refused login (BrokerAuthenticationFailed) is reported as such within about a
+    second instead of as a timeout after ``timeout`` seconds."""
     address = config.get("bootstrap.servers", "<unset>")
-    try:
-        md = admin_client(config).list_topics(timeout=timeout)
-    except KafkaException as exc:
-        raise BrokerUnreachable(
-            f"Kafka broker of connection {conn_id!r} at {address} did not answer within {timeout:g} s: "
-            f"{exc.args[0].str() if exc.args and isinstance(exc.args[0], KafkaError) else exc}") from None
+    refused: list[KafkaError] = []
+    their_error_cb = config.get("error_cb")
+
+    def on_error(err: KafkaError) -> None:
+        if err.code() == KafkaError._AUTHENTICATION:
+            refused.append(err)
+        if their_error_cb is not None:
+            their_error_cb(err)
+
+    admin = admin_client({**config, "error_cb": on_error})
+    deadline = time.monotonic() + timeout
+    while True:
+        asked = time.monotonic()
+        try:
+            md = admin.list_topics(timeout=max(min(1.0, deadline - asked), 0.01))
+            break
+        except KafkaException as exc:
+            admin.poll(0)  # serves error_cb: librdkafka reports a refused login only there
+            if refused:
+                raise BrokerAuthenticationFailed(
+                    f"Kafka broker of connection {conn_id!r} at {address} refused the login: authentication "
+                    f"failed ({_without_address(refused[0].str())}); check the user and password in the "
+                    f"connection's extra") from None
+            if time.monotonic() >= deadline:
+                raise BrokerUnreachable(
+                    f"Kafka broker of connection {conn_id!r} at {address} did not answer within {timeout:g} s: "
+                    f"{exc.args[0].str() if exc.args and isinstance(exc.args[0], KafkaError) else exc}") from None
+            # a refusal can come back at once: ask at most every 0.2 s
+            pause = min(0.2 - (time.monotonic() - asked), deadline - time.monotonic())
+            if pause > 0:
+                time.sleep(pause)
     brokers = [f"{b.host}:{b.port}" for b in md.brokers.values()]
     return BrokerInfo(address=address, brokers=sorted(brokers), topics=len(md.topics), cluster_id=md.cluster_id)
+
+
+def _without_address(message: str) -> str:
+    """librdkafka's error text without its leading "<protocol>://<host>:<port>/<id>: " (already named)."""
+    return re.sub(r"^\S+://\S+: ", "", message)
+
+
+def topic_config(replication: int) -> dict[str, str]:
+    """Config of the topics ensure_topics creates: with 3 or more replicas, min.insync.replicas 2.
+
+    Together with the producer's acks=all a write is then acknowledged only once two replicas hold it, so
+    losing any one broker loses no acknowledged record and still leaves writes possible. With fewer
+    replicas the broker's own default (normally 1) applies: 2 of 2 would stop all writes when one broker is
+    down."""
+    return {"min.insync.replicas": "2"} if replication >= 3 else {}
 
 
 @dataclass
@@ -84,8 +134,9 @@ class TopicReport:
 
 
 def ensure_topics(config: dict, topics: tuple[str, ...] | list[str], partitions: int, replication: int,
-                  timeout: float = DEFAULT_TIMEOUT_S, extra_config: dict[str, str] | None = None) -> TopicReport:
-    """Create the topics that are missing; report the ones that exist, never recreate them."""
+                  timeout: float = DEFAULT_TIMEOUT_S, new_topic_config: dict[str, str] | None = None) -> TopicReport:
+    """Create the topics that are missing (with topic config ``new_topic_config``, e.g. topic_config(replication));
+    report the ones that exist, never recreate or reconfigure them."""
     if partitions < 1:
         raise ValueError(f"partitions must be >= 1, got {partitions}")
     if replication < 1:
@@ -104,7 +155,7 @@ def ensure_topics(config: dict, topics: tuple[str, ...] | list[str], partitions:
         else:
             missing.append(t)
     if missing:
-        new = [NewTopic(t, num_partitions=partitions, replication_factor=replication, config=extra_config or {})
+        new = [NewTopic(t, num_partitions=partitions, replication_factor=replication, config=new_topic_config or {})
                for t in missing]
         futures = admin.create_topics(new, request_timeout=timeout, operation_timeout=timeout)
         for t, fut in futures.items():
@@ -120,3 +171,82 @@ def ensure_topics(config: dict, topics: tuple[str, ...] | list[str], partitions:
             except TimeoutError:
                 raise TopicError(f"creating topic {t!r} at {address} did not finish within {timeout:g} s") from None
     return report
+
+
+# The Spark job reads Kafka with Java clients, which name their settings differently. The connection's
+# security settings reach the job in this environment variable (JSON, librdkafka names) and never on the
+# spark-submit command line, which every local user can read with `ps` and which Airflow logs.
+SECURITY_ENV = "METRICS_REPLAY_KAFKA_SECURITY"
+_SECURITY_PREFIXES = ("security.", "sasl.", "ssl.", "enable.ssl.")
+_LOGIN_MODULES = {
+    "PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule",
+    "SCRAM-SHA-256": "org.apache.kafka.common.security.scram.ScramLoginModule",
+    "SCRAM-SHA-512": "org.apache.kafka.common.security.scram.ScramLoginModule",
+}
+
+
+class UnsupportedSecurity(ValueError):
+    """A security setting of the connection that the Spark job's Java Kafka client cannot be given."""
+
+
+def security_settings(config: dict) -> dict[str, str]:
+    """The security part of a librdkafka config (security.*, sasl.*, ssl.*), as strings."""
+    return {k: str(v) for k, v in config.items() if k.startswith(_SECURITY_PREFIXES)}
+
+
+def _jaas_quoted(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def java_security(settings: dict[str, str]) -> dict[str, str]:
+    """librdkafka security settings -> the same for Kafka's Java client (SASL PLAIN/SCRAM, TLS with a CA
+    file or PKCS#12 stores). Anything else raises UnsupportedSecurity naming the setting."""
+    left = dict(settings)
+    java: dict[str, str] = {}
+    protocol = left.pop("security.protocol", "plaintext").upper()
+    if protocol not in ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"):
+        raise UnsupportedSecurity(f"security.protocol {protocol!r} is not a Kafka security protocol")
+    java["security.protocol"] = protocol
+    if protocol.startswith("SASL_"):
+        mechanism = left.pop("sasl.mechanism", left.pop("sasl.mechanisms", "GSSAPI")).upper()
+        left.pop("sasl.mechanisms", None)
+        if mechanism not in _LOGIN_MODULES:
+            raise UnsupportedSecurity(f"sasl.mechanism {mechanism} is not passed to the Spark job (PLAIN, "
+                                      "SCRAM-SHA-256 and SCRAM-SHA-512 are)")
+        user, password = left.pop("sasl.username", None), left.pop("sasl.password", None)
+        if user is None or password is None:
+            raise UnsupportedSecurity(f"sasl.mechanism {mechanism} needs sasl.username and sasl.password")
+        java["sasl.mechanism"] = mechanism
+        java["sasl.jaas.config"] = (f"{_LOGIN_MODULES[mechanism]} required username={_jaas_quoted(user)} "
+                                    f"password={_jaas_quoted(password)};")
+    if protocol.endswith("SSL"):
+        if "ssl.ca.location" in left:
+            java["ssl.truststore.type"] = "PEM"
+            java["ssl.truststore.location"] = left.pop("ssl.ca.location")
+        for key in ("ssl.truststore.location", "ssl.truststore.password", "ssl.keystore.location",
+                    "ssl.keystore.password", "ssl.key.password"):
+            if key in left:
+                java[key] = left.pop(key)
+        if "ssl.keystore.location" in java:
+            java["ssl.keystore.type"] = "PKCS12"  # librdkafka's ssl.keystore.location is a PKCS#12 file
+        algorithm = left.pop("ssl.endpoint.identification.algorithm", "https")
+        java["ssl.endpoint.identification.algorithm"] = "" if algorithm == "none" else algorithm
+        if left.get("enable.ssl.certificate.verification", "true").lower() in ("true", "1"):
+            left.pop("enable.ssl.certificate.verification", None)
+    # as librdkafka does, ignore the settings of a mechanism the protocol does not use
+    unused = (() if protocol.startswith("SASL_") else ("sasl.",)) + (() if protocol.endswith("SSL") else
+                                                                    ("ssl.", "enable.ssl."))
+    left = {k: v for k, v in left.items() if not k.startswith(unused)}
+    if left:
+        raise UnsupportedSecurity(f"{', '.join(sorted(left))} cannot be passed to the Spark job's Kafka client "
+                                  f"with security.protocol {protocol}")
+    return java
+
+
+def security_env(config: dict) -> dict[str, str]:
+    """The environment that hands the connection's security settings to the Spark job ({} if none)."""
+    settings = security_settings(config)
+    if not settings:
+        return {}
+    java_security(settings)  # refuse what the job could not use here, before Spark starts
+    return {SECURITY_ENV: json.dumps(settings)}

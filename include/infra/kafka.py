@@ -1,7 +1,9 @@
-"""A real Apache Kafka 4.3.1 broker in KRaft mode (one combined broker+controller), started locally.
+"""Real Apache Kafka 4.3.1 brokers in KRaft mode (combined broker+controller nodes), started locally.
 
-The jars come from `make jars` (mvn, include/infra/kafka-pom.xml). The broker listens on 127.0.0.1
-only; its data, config, log and pid file live in one git-ignored folder.
+`LocalBroker` is one node; `LocalCluster` is three of them forming one quorum, for replication tests.
+A broker may take SASL/PLAIN logins on its client listener instead of PLAINTEXT (`sasl_users`).
+The jars come from `make jars` (mvn, include/infra/kafka-pom.xml). Brokers listen on 127.0.0.1 only;
+each node's data, config, log and pid file live in one git-ignored folder.
 """
 
 from __future__ import annotations
@@ -9,12 +11,14 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import time
 import uuid
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from include.paths import PROJECT_ROOT
@@ -56,16 +60,20 @@ def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
 
 
 def server_properties(node_id: int, port: int, controller_port: int, data_dir: Path, voters: str,
-                      extra: dict[str, str] | None = None) -> str:
+                      extra: dict[str, str] | None = None, sasl_jaas: str | None = None) -> str:
+    """server.properties of one combined node. With ``sasl_jaas`` (see plain_jaas) the client and
+    inter-broker listener is SASL_PLAINTEXT with the PLAIN mechanism; the controller listener stays
+    PLAINTEXT on 127.0.0.1."""
+    listener = "SASL_PLAINTEXT" if sasl_jaas else "PLAINTEXT"
     props = {
         "process.roles": "broker,controller",
         "node.id": str(node_id),
         "controller.quorum.voters": voters,
-        "listeners": f"PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
-        "advertised.listeners": f"PLAINTEXT://127.0.0.1:{port}",
+        "listeners": f"{listener}://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+        "advertised.listeners": f"{listener}://127.0.0.1:{port}",
         "controller.listener.names": "CONTROLLER",
-        "inter.broker.listener.name": "PLAINTEXT",
-        "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        "inter.broker.listener.name": listener,
+        "listener.security.protocol.map": f"CONTROLLER:PLAINTEXT,{listener}:{listener}",
         "log.dirs": str(data_dir),
         "num.partitions": "1",
         "offsets.topic.replication.factor": "1",
@@ -76,8 +84,33 @@ def server_properties(node_id: int, port: int, controller_port: int, data_dir: P
         "group.initial.rebalance.delay.ms": "0",
         "auto.create.topics.enable": "false",
     }
+    if sasl_jaas:
+        props.update({
+            "sasl.enabled.mechanisms": "PLAIN",
+            "sasl.mechanism.inter.broker.protocol": "PLAIN",
+            "listener.name.sasl_plaintext.plain.sasl.jaas.config": sasl_jaas,
+        })
     props.update(extra or {})
     return "".join(f"{k}={v}\n" for k, v in props.items())
+
+
+def _jaas_quote(value: str) -> str:
+    # Quoted once for JAAS and read again by Java's properties parser: keep to characters neither escapes.
+    if any(c in value for c in '"\\\n\r'):
+        raise ValueError("a local broker's SASL user names and passwords may not hold quotes, backslashes or "
+                         "line breaks")
+    return f'"{value}"'
+
+
+def plain_jaas(users: dict[str, str], broker_user: str, broker_password: str) -> str:
+    """The broker's PLAIN JAAS line: its own inter-broker login, and every user it accepts (itself too)."""
+    accepted = {broker_user: broker_password, **users}
+    bad = [u for u in accepted if not u or not all(c.isalnum() or c in "-_." for c in u)]
+    if bad:
+        raise ValueError(f"SASL user names may hold letters, digits, '-', '_' and '.' only: {bad}")
+    entries = " ".join(f"user_{u}={_jaas_quote(p)}" for u, p in accepted.items())
+    return (f"org.apache.kafka.common.security.plain.PlainLoginModule required "
+            f"username={_jaas_quote(broker_user)} password={_jaas_quote(broker_password)} {entries};")
 
 
 @dataclass
@@ -87,6 +120,14 @@ class LocalBroker:
     controller_port: int | None = None
     node_id: int = 1
     heap: str = "512m"
+    # A node of a LocalCluster: the quorum's voters and the shared cluster id (None: a one-node quorum).
+    voters: str | None = None
+    cluster_id: str | None = None
+    extra_properties: dict[str, str] = field(default_factory=dict)
+    # SASL/PLAIN users (name -> password) of the client listener; None: a PLAINTEXT listener.
+    sasl_users: dict[str, str] | None = field(default=None, repr=False)
+    inter_broker_user: str = "broker"
+    inter_broker_password: str = field(default_factory=lambda: secrets.token_urlsafe(18), repr=False)
 
     @property
     def bootstrap(self) -> str:
@@ -127,19 +168,22 @@ class LocalBroker:
         props = self.home / "server.properties"
         if self.controller_port is None:
             # The KRaft quorum remembers its voters; keep the controller port of an existing set-up.
-            self.controller_port = _existing_controller_port(props) or free_port()
-        voters = f"{self.node_id}@127.0.0.1:{self.controller_port}"
-        props.write_text(server_properties(self.node_id, self.port, self.controller_port, data, voters))
+            self.controller_port = _existing_controller_port(props, self.node_id) or free_port()
+        voters = self.voters or f"{self.node_id}@127.0.0.1:{self.controller_port}"
+        jaas = (plain_jaas(self.sasl_users, self.inter_broker_user, self.inter_broker_password)
+                if self.sasl_users is not None else None)
+        props.touch()
+        props.chmod(0o600)  # it may hold SASL passwords
+        props.write_text(server_properties(self.node_id, self.port, self.controller_port, data, voters,
+                                           self.extra_properties, sasl_jaas=jaas))
         if not (data / "meta.properties").exists():
-            cluster_id = new_cluster_id()
+            cluster_id = self.cluster_id or new_cluster_id()
             subprocess.run(self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)),
                            check=True, capture_output=True, timeout=120)
         return props
 
-    def start(self, timeout: float = 90.0) -> LocalBroker:
-        if self.running():
-            log.info("Kafka broker already running at %s (pid %s)", self.bootstrap, self.pid())
-            return self
+    def launch(self) -> subprocess.Popen:
+        """Configure and start the JVM; do not wait for it (see wait_listening)."""
         if port_open(self.port):
             raise BrokerStartError(f"port {self.port} on 127.0.0.1 is taken by another process")
         props = self.configure()
@@ -147,16 +191,26 @@ class LocalBroker:
             proc = subprocess.Popen(self._java("kafka.Kafka", str(props)), stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True)
         self.pid_file.write_text(f"{proc.pid}\n")
+        return proc
+
+    def wait_listening(self, proc: subprocess.Popen, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if proc.poll() is not None:
                 raise BrokerStartError(f"Kafka broker exited with {proc.returncode}; see {self.log_file}")
             if port_open(self.port):
                 log.info("Kafka broker up at %s (pid %d, data in %s)", self.bootstrap, proc.pid, self.home)
-                return self
+                return
             time.sleep(0.3)
         self.stop()
         raise BrokerStartError(f"Kafka broker not listening on {self.bootstrap} after {timeout:g} s; see {self.log_file}")
+
+    def start(self, timeout: float = 90.0) -> LocalBroker:
+        if self.running():
+            log.info("Kafka broker already running at %s (pid %s)", self.bootstrap, self.pid())
+            return self
+        self.wait_listening(self.launch(), timeout)
+        return self
 
     def stop(self, timeout: float = 30.0, hard: bool = False) -> None:
         pid = self.pid()
@@ -183,11 +237,88 @@ class LocalBroker:
         return f"running at {self.bootstrap}, pid {pid}, port {'open' if port_open(self.port) else 'closed'}"
 
 
-def _existing_controller_port(props: Path) -> int | None:
+@dataclass
+class LocalCluster:
+    """``size`` combined broker+controller nodes on 127.0.0.1 forming one KRaft quorum (all are voters).
+
+    Each node has its own home (``home``/node-<id>) and ports. Internal topics are replicated to every node
+    (at most 3) with min.insync.replicas 2, so the cluster keeps working when one node is gone.
+    """
+
+    home: Path
+    size: int = 3
+    heap: str = "384m"
+    nodes: list[LocalBroker] = field(init=False)
+
+    def __post_init__(self) -> None:
+        ports = [(free_port(), free_port()) for _ in range(self.size)]
+        voters = ",".join(f"{i}@127.0.0.1:{controller}" for i, (_, controller) in enumerate(ports, 1))
+        replicas = min(3, self.size)
+        min_isr = str(min(2, replicas))
+        internal = {
+            "offsets.topic.replication.factor": str(replicas),
+            "transaction.state.log.replication.factor": str(replicas),
+            "transaction.state.log.min.isr": min_isr,
+            "share.coordinator.state.topic.replication.factor": str(replicas),
+            "share.coordinator.state.topic.min.isr": min_isr,
+            "default.replication.factor": str(replicas),
+        }
+        cluster_id = new_cluster_id()
+        self.nodes = [LocalBroker(home=self.home / f"node-{i}", port=port, controller_port=controller, node_id=i,
+                                  heap=self.heap, voters=voters, cluster_id=cluster_id, extra_properties=internal)
+                      for i, (port, controller) in enumerate(ports, 1)]
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(node.bootstrap for node in self.nodes)
+
+    def node(self, node_id: int) -> LocalBroker:
+        return next(n for n in self.nodes if n.node_id == node_id)
+
+    def start(self, timeout: float = 120.0) -> LocalCluster:
+        """Start every node at once (a node waits for a quorum of voters), then wait until all are brokers."""
+        deadline = time.monotonic() + timeout
+        try:
+            with ThreadPoolExecutor(self.size) as pool:
+                list(pool.map(lambda n: n.start(timeout), self.nodes))
+            self.wait_for_brokers(self.size, max(deadline - time.monotonic(), 1.0))
+        except BaseException:
+            self.stop(hard=True)
+            raise
+        log.info("Kafka cluster of %d nodes up at %s (homes in %s)", self.size, self.bootstrap, self.home)
+        return self
+
+    def wait_for_brokers(self, count: int, timeout: float) -> None:
+        """Until the cluster's metadata lists ``count`` brokers."""
+        from confluent_kafka import KafkaException
+        from confluent_kafka.admin import AdminClient
+
+        admin = AdminClient({"bootstrap.servers": self.bootstrap, "log.connection.close": False})
+        deadline = time.monotonic() + timeout
+        seen = 0
+        while time.monotonic() < deadline:
+            try:
+                seen = len(admin.list_topics(timeout=5).brokers)
+            except KafkaException:
+                seen = 0
+            if seen >= count:
+                return
+            time.sleep(0.5)
+        raise BrokerStartError(f"Kafka cluster at {self.bootstrap} lists {seen} of {count} brokers after "
+                               f"{timeout:g} s; see the server.log files in {self.home}")
+
+    def stop(self, hard: bool = False) -> None:
+        with ThreadPoolExecutor(self.size) as pool:
+            list(pool.map(lambda n: n.stop(hard=hard), self.nodes))
+
+
+def _existing_controller_port(props: Path, node_id: int) -> int | None:
     try:
         for line in props.read_text().splitlines():
             if line.startswith("controller.quorum.voters="):
-                return int(line.rsplit(":", 1)[1])
+                for voter in line.split("=", 1)[1].split(","):
+                    if voter.startswith(f"{node_id}@"):
+                        return int(voter.rsplit(":", 1)[1])
     except (FileNotFoundError, ValueError):
         return None
     return None
