@@ -73,7 +73,7 @@ def produce(dataset: Dataset, connection_config: dict, run_id: str, seconds_per_
             clock: Callable[[], float] = time.monotonic, progress_every: float = PROGRESS_EVERY_S,
             now: Callable[[], datetime] = datetime.now) -> ProduceResult:
     """Send the whole dataset; raise ProduceError unless every message is acknowledged."""
-    topics = [t for t, fields in TOPIC_FIELDS.items() if all(f in dataset.values for f in fields)]
+    topics = [t for t, fields in TOPIC_FIELDS.items() if all(f in dataset.metric_fields for f in fields)]
     skipped = tuple(t for t in TOPIC_FIELDS if t not in topics)
     attempt_id = uuid.uuid4().hex
     headers = [(RUN_HEADER, run_id.encode()), (ATTEMPT_HEADER, attempt_id.encode())]
@@ -87,32 +87,40 @@ def produce(dataset: Dataset, connection_config: dict, run_id: str, seconds_per_
         else:
             tracker.record(msg.topic(), msg.partition(), msg.offset())
 
-    # Pre-render what does not change per message: JSON-escaped server ids, keys and per-topic fields.
+    # Pre-render what does not change per message: JSON-escaped server ids, keys and per-topic field names.
     server_json = [json.dumps(s) for s in dataset.servers]
     server_keys = [s.encode() for s in dataset.servers]
-    columns = {t: [(f, dataset.values[f]) for f in TOPIC_FIELDS[t]] for t in topics}
+    position = {f: i for i, f in enumerate(dataset.metric_fields)}
+    columns = [(t, [(f', "{f}": ', f, position[f]) for f in TOPIC_FIELDS[t]]) for t in topics]
     total_groups = dataset.group_count()
     pacer = Pacer(seconds_per_group, clock=clock)
     started = clock()
     last_report = started
     sent = 0
-    for index, group in enumerate(dataset.groups()):
+    produce_one = producer.produce
+    # The dataset is streamed group by group (dataset.stream_groups), never held whole.
+    for index, group in enumerate(dataset.stream_groups()):
         lateness = pacer.wait_for(index)
         send_ts = now().strftime("%H:%M:%S")
         prefix = f'{{"timestamp": "{send_ts}", "original_ts": "{group.original_ts}", "server_id": '
-        for row in group.rows.tolist():
-            srv = int(dataset.server_index[row])
+        for sample in group.samples:
+            srv = sample.server
+            values = sample.values
             head = prefix + server_json[srv]
-            for topic in topics:
-                body = "".join(f', "{f}": {json_number(f, float(col[row]))}' for f, col in columns[topic])
+            key = server_keys[srv]
+            for topic, fields in columns:
+                body = "".join([name + json_number(f, values[i]) for name, f, i in fields])
                 value = (head + body + "}").encode()
-                while True:
-                    try:
-                        producer.produce(topic, value=value, key=server_keys[srv], headers=headers,
-                                         on_delivery=on_delivery)
-                        break
-                    except BufferError:
-                        producer.poll(0.05)  # local queue full: let deliveries drain
+                try:
+                    produce_one(topic, value=value, key=key, headers=headers, on_delivery=on_delivery)
+                except BufferError:
+                    while True:  # local queue full: let deliveries drain, then retry this message
+                        producer.poll(0.05)
+                        try:
+                            produce_one(topic, value=value, key=key, headers=headers, on_delivery=on_delivery)
+                            break
+                        except BufferError:
+                            continue
                 sent += 1
         producer.poll(0)
         t = clock()

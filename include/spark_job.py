@@ -11,6 +11,10 @@ It reads topic-cpu and topic-mem with Spark's own Kafka source between the offse
 recorded, keeps only records whose ``replay-attempt`` header is that produce's, checks it read exactly
 as many records as were acknowledged, and writes ``<output-dir>/cpu_mem.csv`` through a temporary file
 and a rename, so no partial file ever exists at that path.
+
+The Kafka connection's SASL/SSL settings, if any, come in the environment variable
+METRICS_REPLAY_KAFKA_SECURITY (JSON, librdkafka names; see include.topics.security_env), never on the
+command line, which `ps` shows to everyone.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -30,7 +35,8 @@ from include.formatting import csv_text
 from include.paths import CPU_MEM_FILE, NET_DISK_FILE, write_atomically
 from include.reference import (ALERT_BOTH, ALERT_CPU, ALERT_DISK, ALERT_MEM, ALERT_NET, ALERT_NET_DISK,
                                CPU_MEM_HEADER, NET_DISK_HEADER)
-from include.topics import CPU_TOPIC, DISK_TOPIC, MEM_TOPIC, NET_TOPIC
+from include.topics import (CPU_TOPIC, DISK_TOPIC, MEM_TOPIC, NET_TOPIC, SECURITY_ENV, UnsupportedSecurity,
+                            java_security)
 
 log = logging.getLogger("metrics_replay.spark_job")
 
@@ -58,13 +64,15 @@ def event_second(ts: Column) -> Column:
     return parts[0].cast("int") * 3600 + parts[1].cast("int") * 60 + parts[2].cast("int")
 
 
-def parse_records(records: DataFrame) -> DataFrame:
-    """Kafka rows (value bytes) -> server_id, event_second, cpu_pct, mem_pct, net_in, disk_io.
+def parse_records(records: DataFrame, *keep: str) -> DataFrame:
+    """Kafka rows (value bytes) -> server_id, event_second, cpu_pct, mem_pct, net_in, disk_io (after the
+    ``keep`` columns of ``records``, e.g. topic).
 
     Each topic's message holds its own metric; the others are null and ignored by the aggregations.
     """
-    parsed = records.select(F.from_json(F.col("value").cast("string"), VALUE_SCHEMA).alias("m"))
+    parsed = records.select(*keep, F.from_json(F.col("value").cast("string"), VALUE_SCHEMA).alias("m"))
     return parsed.select(
+        *keep,
         F.col("m.server_id").alias("server_id"),
         event_second(F.col("m.original_ts")).alias("event_second"),
         F.col("m.cpu_pct").alias("cpu_pct"),
@@ -156,7 +164,8 @@ def float64_text(col: Column) -> Column:
     return F.regexp_replace(F.regexp_replace(text, r"0+$", ""), r"\.$", "")
 
 
-def kafka_options(manifest: Manifest, topics: list[str]) -> dict[str, str]:
+def kafka_options(manifest: Manifest, topics: list[str], security: dict[str, str] | None = None) -> dict[str, str]:
+    """Options of Spark's Kafka source; ``security`` holds the connection's librdkafka security settings."""
     starting, ending = manifest.spark_offsets(topics)
     return {
         "kafka.bootstrap.servers": manifest.bootstrap_servers,
@@ -165,16 +174,33 @@ def kafka_options(manifest: Manifest, topics: list[str]) -> dict[str, str]:
         "endingOffsets": ending,
         "includeHeaders": "true",
         "failOnDataLoss": "true",
+        # Spark redacts the JAAS config (it holds the password) wherever it shows these options.
+        **{f"kafka.{k}": v for k, v in java_security(security or {}).items()},
     }
+
+
+def security_from_env(environ: dict[str, str]) -> dict[str, str]:
+    """The connection's security settings the task handed over in the environment ({} when none)."""
+    text = environ.get(SECURITY_ENV)
+    if not text:
+        return {}
+    try:
+        settings = json.loads(text)
+    except ValueError:
+        raise UnsupportedSecurity(f"{SECURITY_ENV} is not JSON") from None  # the text may hold a password
+    if not isinstance(settings, dict):
+        raise UnsupportedSecurity(f"{SECURITY_ENV} is not a JSON object")
+    return {str(k): str(v) for k, v in settings.items()}
 
 
 def _assign_json(manifest: Manifest, topics: list[str]) -> str:
     return json.dumps({t: sorted(int(p) for p in manifest.offsets[t]) for t in topics})
 
 
-def read_run_records(spark: SparkSession, manifest: Manifest, topics: list[str]) -> DataFrame:
+def read_run_records(spark: SparkSession, manifest: Manifest, topics: list[str],
+                     security: dict[str, str] | None = None) -> DataFrame:
     """This produce attempt's records of ``topics``, checked against the acknowledged counts."""
-    raw = spark.read.format("kafka").options(**kafka_options(manifest, topics)).load()
+    raw = spark.read.format("kafka").options(**kafka_options(manifest, topics, security)).load()
     mine = raw.where(F.exists("headers", lambda h: (h["key"] == ATTEMPT_HEADER)
                               & (h["value"].cast("string") == manifest.attempt_id)))
     mine = mine.select("topic", "value").cache()
@@ -214,23 +240,29 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     try:
         manifest = Manifest.read(args.manifest)
-    except ManifestError as exc:
+        security = security_from_env(os.environ)
+        java_security(security)
+    except (ManifestError, UnsupportedSecurity) as exc:
         log.error("%s", exc)
         return 2
     net_disk = manifest.has_net_disk
     topics = [CPU_TOPIC, MEM_TOPIC] + ([NET_TOPIC, DISK_TOPIC] if net_disk else [])
     log.info("windowing run %s (attempt %s) from %s: %s", manifest.run_id, manifest.attempt_id,
              manifest.bootstrap_servers, {t: manifest.offsets.get(t) for t in topics})
+    if security:
+        shown = ("security.protocol", "sasl.mechanism", "sasl.mechanisms", "sasl.username")
+        log.info("Kafka security from the connection: %s",
+                 ", ".join(f"{k} {v}" for k, v in security.items() if k in shown))
     spark = build_session()
-    outputs: dict[str, tuple[tuple[str, ...], list[tuple]]] = {}
+    outputs: dict[str, tuple[str, int]] = {}
     try:
-        samples = parse_records(read_run_records(spark, manifest, topics))
+        samples = parse_records(read_run_records(spark, manifest, topics, security))
         spec = (manifest.first_second, args.window_seconds, args.slide_seconds, args.warmup_windows)
         cpu_mem = window_cpu_mem(samples, *spec, args.cpu_threshold, args.mem_threshold)
-        outputs[CPU_MEM_FILE] = (CPU_MEM_HEADER, [tuple(r) for r in cpu_mem.collect()])
+        outputs[CPU_MEM_FILE] = _csv(CPU_MEM_HEADER, cpu_mem)
         if net_disk:
             net_disk_df = window_net_disk(samples, *spec, args.net_threshold, args.disk_threshold)
-            outputs[NET_DISK_FILE] = (NET_DISK_HEADER, [tuple(r) for r in net_disk_df.collect()])
+            outputs[NET_DISK_FILE] = _csv(NET_DISK_HEADER, net_disk_df)
     except (RecordCountMismatch, ManifestError) as exc:
         log.error("%s: %s; nothing written", type(exc).__name__, exc)
         return 1
@@ -240,10 +272,25 @@ def main(argv: list[str] | None = None) -> int:
         # A stale NET/DISK file of an earlier run in this folder must not pass as this run's.
         (args.output_dir / NET_DISK_FILE).unlink(missing_ok=True)
         log.info("dataset has no net_in/net_out/disk_io: no %s", NET_DISK_FILE)
-    for name, (header, rows) in outputs.items():
-        write_atomically(args.output_dir / name, csv_text(header, rows))
-        log.info("wrote %d windows to %s", len(rows), args.output_dir / name)
+    for name, (text, rows) in outputs.items():
+        write_atomically(args.output_dir / name, text)
+        log.info("wrote %d windows to %s", rows, args.output_dir / name)
     return 0
+
+
+def _csv(header: tuple[str, ...], df: DataFrame) -> tuple[str, int]:
+    """The output's CSV text and row count. Rows stream to the driver a partition at a time
+    (toLocalIterator), so the driver never holds every Row object at once."""
+    count = 0
+
+    def rows():
+        nonlocal count
+        for r in df.toLocalIterator():
+            count += 1
+            yield tuple(r)
+
+    text = csv_text(header, rows())
+    return text, count
 
 
 if __name__ == "__main__":

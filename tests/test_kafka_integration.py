@@ -117,7 +117,7 @@ def test_spark_job_reads_only_this_runs_records(tmp_path, kafka_config):
     assert all(span[0] > 0 for span in manifest.offsets["topic-cpu"].values()), "old records must precede"
 
     done = spark_submit(manifest_path, tmp_path / "out")
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, (done.stderr + done.stdout)[-5000:]
     expected = csv_text(reference.CPU_MEM_HEADER,
                         reference.cpu_mem_rows(new, reference.WindowSpec(), 80.07, 89.36))
     assert (tmp_path / "out" / "cpu_mem.csv").read_text() == expected
