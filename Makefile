@@ -14,7 +14,7 @@ export SPARK_LOCAL_IP ?= 127.0.0.1
 # already ships with pyspark 4.2.0.
 SPARK_KAFKA_ARTIFACTS := spark-sql-kafka-0-10_2.13,spark-token-provider-kafka-0-10_2.13,kafka-clients,commons-pool2
 
-.PHONY: setup system-deps venv jars run up down test test-unit broker-start broker-stop broker-status clean reference
+.PHONY: setup system-deps venv jars run up down test test-unit broker-start broker-stop broker-status clean reference bench
 
 setup: system-deps venv jars
 
@@ -60,6 +60,11 @@ down:
 
 test: setup
 	$(BIN)/python -m pytest
+
+# The performance bench (bench/): side-by-side figures as JSON and a Markdown table (bench/results/latest.*).
+# BENCH_SIZES=1,10 for a quicker run without the 100x day.
+bench: setup
+	$(BIN)/python -m bench.run
 
 test-unit: setup
 	$(BIN)/python -m pytest -m "not integration and not spark and not e2e"

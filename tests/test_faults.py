@@ -76,6 +76,21 @@ def first_records_written(broker: LocalBroker, topic: str = "topic-cpu"):
     return lambda: segment.exists() and segment.stat().st_size > 0
 
 
+def outage(broker: LocalBroker, events: dict, back_when) -> threading.Thread:
+    """In the background: SIGKILL ``broker`` once produce is writing to it; restart it (same data folder and
+    port) when ``back_when()`` returns. Records the times in ``events``."""
+    def chaos():
+        if not wait_until(first_records_written(broker), 180):
+            return
+        broker.stop(hard=True)
+        events["killed"] = now()
+        back_when()
+        broker.start()
+        events["restarted"] = now()
+
+    return in_background(chaos)
+
+
 def test_broker_down_at_start(tmp_path, airflow_db, monkeypatch, capfd):
     """check_broker fails each try within 15 s, retries as default_args say, and no later task runs."""
     address = f"127.0.0.1:{free_port()}"
@@ -102,17 +117,7 @@ def test_broker_killed_mid_produce_and_restarted(tmp_path, real_data, airflow_db
     dataset, expected = real_data
     config = use_kafka(monkeypatch, own_broker.bootstrap)
     events: dict[str, datetime] = {}
-
-    def chaos():
-        if not wait_until(first_records_written(own_broker), 180):
-            return
-        own_broker.stop(hard=True)
-        events["killed"] = now()
-        time.sleep(5)
-        own_broker.start()
-        events["restarted"] = now()
-
-    chaos_thread = in_background(chaos)
+    chaos_thread = outage(own_broker, events, back_when=lambda: time.sleep(5))
     out = tmp_path / "killed-broker"
     dr, _ = run_dag({"dataset_path": str(dataset), "expected_path": str(expected), "output_dir": str(out),
                      "seconds_per_group": 0.02})  # ~29 s of producing
@@ -153,18 +158,11 @@ def test_broker_down_past_delivery_timeout_then_retry_and_rerun(tmp_path, real_d
     run_id = DagRun.generate_run_id(run_type=DagRunType.MANUAL, logical_date=when, run_after=when)
     events: dict[str, datetime] = {}
 
-    def chaos():
-        if not wait_until(first_records_written(own_broker), 180):
-            return
-        own_broker.stop(hard=True)
-        events["killed"] = now()
-        # down until the first try has failed for good (the retry comes 10 s later)
+    def first_try_failed():  # the broker stays down until then; the retry comes 10 s later
         if wait_until(lambda: ti_state(run_id, "produce_metrics") == "up_for_retry", 180, every=0.5):
             events["try 1 failed"] = now()
-        own_broker.start()
-        events["restarted"] = now()
 
-    chaos_thread = in_background(chaos)
+    chaos_thread = outage(own_broker, events, back_when=first_try_failed)
     out = tmp_path / "long-outage"
     conf = {"dataset_path": str(dataset), "expected_path": str(expected), "output_dir": str(out),
             "seconds_per_group": 0.005}
