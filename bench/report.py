@@ -1,0 +1,88 @@
+"""The bench's Markdown table: every figure with its baseline, the ratio and the target's verdict."""
+
+from __future__ import annotations
+
+MIB = 1024 * 1024
+
+
+def _verdict(ok: bool | None) -> str:
+    return "n/a" if ok is None else ("met" if ok else "**missed**")
+
+
+def _s(x: float | None) -> str:
+    return "-" if x is None else f"{x:.1f} s"
+
+
+def _mib(x: float | None) -> str:
+    return "-" if not x else f"{x / MIB:.0f} MiB"
+
+
+def markdown(r: dict) -> str:
+    m = r["machine"]
+    lines = [f"Machine: {m['cpus']} cores ({m['cpu_model']}), {m['memory_gib']} GiB, Linux {m['kernel']}, "
+             f"Python {m['python']}; load average at start {', '.join(f'{x:.1f}' for x in m['load_at_start'])}. "
+             f"Date: {r['date']}. Command: `{r['command']}` ({r.get('bench_seconds', 0) / 60:.1f} min).", "",
+             "| # | figure | ours | baseline | ratio | target | verdict |", "|---|---|---|---|---|---|---|"]
+    row = lambda *c: lines.append("| " + " | ".join(str(x) for x in c) + " |")  # noqa: E731
+    pr = r.get("producer")
+    if pr:
+        row("1", f"producer throughput, unpaced, {pr['scale']}x ({pr['messages']:,} messages, "
+                 f"{pr['record_bytes']} B avg key+value, acks=all)", f"{pr['ours_msg_per_s']:,.0f} msg/s",
+            f"Kafka ProducerPerformance {pr['java_msg_per_s']:,.0f} msg/s", f"{pr['ratio_vs_java']:.2f}x",
+            ">= 0.5x", _verdict(pr["met"]))
+        row("1b", "producer throughput vs the seed's loop (iterrows, send per row, flush per group)",
+            f"{pr['ours_msg_per_s']:,.0f} msg/s", f"seed loop {pr['seed_msg_per_s']:,.0f} msg/s",
+            f"{pr['ratio_vs_seed']:.1f}x", "-", "-")
+    pa = r.get("pacing")
+    if pa:
+        row("2a", f"pacing final drift, {pa['seconds_per_group']} s/group x {pa['groups']:,} groups",
+            f"{pa['ours_final_drift_ms']:.2f} ms", f"seed sleep-after-send {pa['seed_final_drift_ms']:,.0f} ms",
+            f"{pa['seed_final_drift_ms'] / max(pa['ours_final_drift_ms'], 1e-3):,.0f}x less drift", "<= 5 ms",
+            _verdict(pa["ours_final_drift_ms"] <= 5))
+        row("2b", "pacing p99 lateness", f"{pa['ours_p99_lateness_ms']:.2f} ms",
+            f"seed {pa['seed_p99_lateness_ms']:,.0f} ms", "-", "<= 10 ms", _verdict(pa["ours_p99_lateness_ms"] <= 10))
+    sp = r.get("spark")
+    if sp:
+        runs = {int(k): v for k, v in sp["runs"].items()}
+        row("3", "Spark start-up alone (spark-submit, session, one trivial action)", _s(sp["startup"]["seconds"]),
+            "-", "-", "-", "-")
+        for scale, v in sorted(runs.items()):
+            target, limit = {10: ("<= 1.5x the 1x time", 1.5), 100: ("<= 5x the 1x time", 5.0)}.get(scale, ("-", None))
+            ratio = v.get("ratio_vs_1x")
+            row(f"3.{scale}x", f"Spark job from Kafka, {scale}x ({v['records']:,} records), validated",
+                f"{_s(v['seconds'])}" + (f" ({ratio:.2f}x the 1x time)" if ratio and scale != 1 else ""),
+                f"pandas on the CSV {_s(v['pandas_seconds'])}", f"Spark/pandas {v['spark_over_pandas']:.1f}x",
+                target, _verdict(None if limit is None or ratio is None else ratio <= limit))
+        peak = max(v["driver_peak"]["total"] for v in runs.values())
+        jvm = max(v["driver_peak"]["jvm"] for v in runs.values())
+        row("3d", "Spark driver peak RSS (JVM + PySpark driver Python, max over sizes)",
+            f"{_mib(peak)} (JVM {_mib(jvm)})", "pandas peak " + ", ".join(
+                f"{s}x {_mib(v['pandas_peak_rss_bytes'])}" for s, v in sorted(runs.items())), "-", "<= 1.5 GiB",
+            _verdict(peak <= 1.5 * 1024 * MIB))
+    e = r.get("e2e")
+    if e:
+        t = {k: v["seconds"] or 0 for k, v in e["tasks"].items()}
+        startup = e.get("spark_startup_seconds") or 0
+        row("4", "end-to-end DAG, dag.test(), real day unpaced (57,600 messages), byte-identical",
+            _s(e["dag_test_seconds"]), "-", "-", "<= 60 s", _verdict(e["met"]))
+        row("4a", "… Airflow overhead (dag.test minus task run times; first-task imports in check_broker below)",
+            _s(e["airflow_overhead_seconds"]), "-", "-", "-", "-")
+        row("4b", "… check_broker + ensure_topics", _s(t.get("check_broker", 0) + t.get("ensure_topics", 0)),
+            "-", "-", "-", "-")
+        row("4c", "… produce_metrics", _s(t.get("produce_metrics")), "-", "-", "-", "-")
+        row("4d", "… window_metrics: Spark start-up (measured alone, row 3)", _s(min(startup, t.get("window_metrics", 0))),
+            "-", "-", "-", "-")
+        row("4e", "… window_metrics: Spark work (task time minus start-up)",
+            _s(max(0.0, t.get("window_metrics", 0) - startup)), "-", "-", "-", "-")
+        row("4f", "… validate_output", _s(t.get("validate_output")), "-", "-", "-", "-")
+    mem = r.get("producer_memory")
+    if mem:
+        peaks = {int(k): v for k, v in mem["peak_rss_bytes"].items() if v}
+        for scale, v in sorted(peaks.items()):
+            row(f"5.{scale}x", f"producer peak RSS (whole process: load, check, send), {scale}x", _mib(v), "-", "-",
+                "<= 400 MB at 100x" if scale == 100 else "-",
+                _verdict(v <= 400 * 10**6) if scale == 100 else "-")
+        if "growth_10x_to_100x" in mem:
+            row("5f", "producer peak RSS growth from 10x to 100x", f"{mem['growth_10x_to_100x']:.2f}x", "-", "-",
+                "flat (<= 1.25x)", _verdict(mem["growth_10x_to_100x"] <= 1.25))
+    return "\n".join(lines) + "\n"

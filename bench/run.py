@@ -1,0 +1,243 @@
+"""The performance bench: ``make bench`` (``python -m bench.run``).
+
+Every comparison runs side by side in one invocation on one broker and is reported as a ratio, because a
+2-core machine is noisy. Every run checks its output: produce runs must have every message acknowledged,
+Spark and pandas outputs must be byte-identical to the reference implementation's, and the end-to-end
+DAG run must validate (byte-identical to the team's expected file).
+
+Sizes: ``--sizes 1,10,100`` (or BENCH_SIZES); 1x = 20 servers x 1,440 samples, 100x = 2.88 M samples.
+Generated datasets and broker data live in .cache/bench (git-ignored); results go to
+bench/results/latest.json and bench/results/latest.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+from bench import datasets, kafka_perf, spark_runs
+from bench.common import MIB, PYTHON, RESULTS_DIR, WORK_DIR, child_env, last_json_line, run_measured
+from bench.report import markdown
+from include.infra.kafka import LocalBroker, free_port
+from include.paths import PROJECT_ROOT
+
+log = logging.getLogger("bench")
+
+REAL_DATASET = PROJECT_ROOT.parent / "shared" / "data" / "team_04_CPU_MEM_RAW.csv"
+REAL_EXPECTED = PROJECT_ROOT.parent / "shared" / "data" / "expected mem.csv"
+PERF_TOPIC = "bench-perf"
+PACE = 0.05
+
+
+def produce_run(impl: str, ds: datasets.Scaled, bootstrap: str, pace: float = 0.0,
+                manifest: Path | None = None) -> dict:
+    """One producer run in its own process; raises unless every message was acknowledged."""
+    cmd = [PYTHON, "-m", "bench.produce_once", "--impl", impl, "--dataset", str(ds.dataset),
+           "--bootstrap", bootstrap, "--seconds-per-group", str(pace)]
+    if manifest is not None:
+        cmd += ["--manifest", str(manifest)]
+    m = run_measured(cmd).check(f"{impl} producer on {ds.dataset}")
+    out = last_json_line(m.stdout)
+    expected_messages = ds.rows * 4
+    if out["messages"] != expected_messages or out["acked"] != expected_messages:
+        raise RuntimeError(f"{impl} producer: {out['acked']} of {out['messages']} acknowledged, "
+                           f"expected {expected_messages}")
+    out["msg_per_s"] = out["messages"] / out["seconds"]
+    log.info("%s producer %dx pace %g: %d messages in %.1f s (%.0f msg/s), peak RSS %.0f MiB", impl, ds.scale,
+             pace, out["messages"], out["seconds"], out["msg_per_s"], out["peak_rss_bytes"] / MIB)
+    return out
+
+
+def average_record_bytes(ds: datasets.Scaled) -> int:
+    """Average key + value bytes of our producer's messages for this dataset (headers not counted)."""
+    from include import dataset, producer
+
+    data = dataset.load(ds.dataset)
+    prefix = len('{"timestamp": "00:00:00", "original_ts": "00:00:00", "server_id": ') + len("}")
+    total = count = 0
+    server_json = [len(json.dumps(s)) + len(s.encode()) for s in data.servers]  # value's id text + key
+    for topic, fields in producer.TOPIC_FIELDS.items():
+        if not all(f in data.values for f in fields):
+            continue
+        body = sum(len(f', "{f}": ') * data.rows for f in fields)
+        for f in fields:
+            body += sum(len(producer.json_number(f, v)) for v in data.values[f].tolist())
+        total += body + prefix * data.rows + sum(server_json[i] for i in data.server_index.tolist())
+        count += data.rows
+    return round(total / count)
+
+
+def bench_producer(bootstrap: str, ds10: datasets.Scaled, manifest: Path, rounds: int) -> dict:
+    record = average_record_bytes(ds10)
+    ours, java = [], []
+    for r in range(rounds):  # interleaved, so drift in the machine's load hits both alike
+        ours.append(produce_run("ours", ds10, bootstrap, manifest=manifest if r == 0 else None))
+        res, m = kafka_perf.producer_performance(bootstrap, PERF_TOPIC, ds10.rows * 4, record)
+        res["peak_rss_bytes"] = m.peak_of("java")
+        java.append(res)
+        log.info("ProducerPerformance: %.0f records/s (%d records of %d bytes, acks=all)", res["records_per_s"],
+                 res["records"], record)
+    seed = produce_run("seed", ds10, bootstrap)
+    ours_rate = statistics.median(o["msg_per_s"] for o in ours)
+    java_rate = statistics.median(j["records_per_s"] for j in java)
+    return {"scale": ds10.scale, "messages": ds10.rows * 4, "record_bytes": record, "ours": ours, "java": java,
+            "seed": seed, "ours_msg_per_s": ours_rate, "java_msg_per_s": java_rate,
+            "seed_msg_per_s": seed["msg_per_s"], "ratio_vs_java": ours_rate / java_rate,
+            "ratio_vs_seed": ours_rate / seed["msg_per_s"], "target_ratio_vs_java": 0.5,
+            "met": ours_rate / java_rate >= 0.5}
+
+
+def bench_pacing(bootstrap: str, ds1: datasets.Scaled) -> dict:
+    ours = produce_run("ours", ds1, bootstrap, pace=PACE)
+    seed = produce_run("seed", ds1, bootstrap, pace=PACE)
+    if ours["groups"] != 1440 or seed["groups"] != 1440:
+        raise RuntimeError(f"pacing bench expects 1,440 groups, got {ours['groups']} / {seed['groups']}")
+    return {"seconds_per_group": PACE, "groups": ours["groups"], "ours": ours, "seed": seed,
+            "ours_final_drift_ms": ours["final_lateness"] * 1000, "ours_p99_lateness_ms": ours["p99_lateness"] * 1000,
+            "seed_final_drift_ms": seed["final_lateness"] * 1000, "seed_p99_lateness_ms": seed["p99_lateness"] * 1000,
+            "met": ours["final_lateness"] <= 0.005 and ours["p99_lateness"] <= 0.010}
+
+
+def _identical(produced: Path, expected: Path) -> bool:
+    return produced.exists() and produced.read_bytes() == expected.read_bytes()
+
+
+def bench_spark(scaled: dict[int, datasets.Scaled], manifests: dict[int, Path], out_root: Path) -> dict:
+    noop = spark_runs.run_noop()
+    startup = {"seconds": noop.seconds, "driver_peak": spark_runs.driver_peak(noop)}
+    log.info("Spark start-up alone: %.1f s", noop.seconds)
+    runs = {}
+    for scale, ds in sorted(scaled.items()):
+        out = out_root / f"spark-{scale}x"
+        m = spark_runs.run_job(manifests[scale], out)
+        ok = _identical(out / "cpu_mem.csv", ds.expected_cpu_mem) and _identical(out / "net_disk.csv",
+                                                                                 ds.expected_net_disk)
+        if not ok:
+            raise RuntimeError(f"Spark output at {scale}x differs from the reference ({out})")
+        pm = run_measured([PYTHON, "-m", "bench.pandas_windows", str(ds.dataset), str(out_root / f"pandas-{scale}x")])
+        p = last_json_line(pm.check(f"pandas at {scale}x").stdout)
+        p_ok = (_identical(out_root / f"pandas-{scale}x" / "cpu_mem.csv", ds.expected_cpu_mem)
+                and _identical(out_root / f"pandas-{scale}x" / "net_disk.csv", ds.expected_net_disk))
+        if not p_ok:
+            raise RuntimeError(f"pandas output at {scale}x differs from the reference")
+        runs[scale] = {"seconds": m.seconds, "driver_peak": spark_runs.driver_peak(m), "validated": ok,
+                       "records": ds.rows * 4, "pandas_seconds": pm.seconds, "pandas_compute_seconds": p["seconds"],
+                       "pandas_peak_rss_bytes": p["peak_rss_bytes"], "pandas_validated": p_ok,
+                       "spark_over_pandas": m.seconds / pm.seconds}
+        log.info("Spark %dx: %.1f s (driver peak %.0f MiB); pandas %.1f s", scale, m.seconds,
+                 runs[scale]["driver_peak"]["total"] / MIB, pm.seconds)
+    result = {"startup": startup, "runs": runs}
+    if 1 in runs:
+        base = runs[1]["seconds"]
+        for scale, r in runs.items():
+            r["ratio_vs_1x"] = r["seconds"] / base
+        result["targets"] = {"10x_over_1x": 1.5, "100x_over_1x": 5.0, "driver_peak_bytes": int(1.5 * 1024 * MIB)}
+    return result
+
+
+def bench_e2e(bootstrap: str, work: Path) -> dict:
+    home = work / "airflow"
+    home.mkdir(parents=True, exist_ok=True)
+    from include.infra import airflow_home
+
+    t0 = time.perf_counter()
+    airflow_home.migrate(home)
+    migrate_s = time.perf_counter() - t0
+    out = work / "e2e output"  # a space, like the team's file name
+    m = run_measured([PYTHON, "-m", "bench.e2e_once", "--bootstrap", bootstrap, "--airflow-home", str(home),
+                      "--dataset", str(REAL_DATASET), "--expected", str(REAL_EXPECTED), "--output-dir", str(out)],
+                     env=child_env())
+    res = last_json_line(m.check("end-to-end DAG run").stdout)
+    if res["state"] != "success" or not res["byte_identical"] or not res["validation_passed"]:
+        raise RuntimeError(f"end-to-end run did not validate: {json.dumps(res)}\n{m.stderr[-3000:]}")
+    res["migrate_seconds"] = migrate_s
+    res["process_seconds"] = m.seconds
+    res["task_seconds_total"] = sum(t["seconds"] or 0 for t in res["tasks"].values())
+    res["airflow_overhead_seconds"] = res["dag_test_seconds"] - res["task_seconds_total"]
+    res["met"] = res["dag_test_seconds"] <= 60
+    log.info("end to end: dag.test() %.1f s, validated byte-identical", res["dag_test_seconds"])
+    return res
+
+
+def machine() -> dict:
+    import psutil
+
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    return {"cpus": os.cpu_count(), "cpu_model": cpu, "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+            "kernel": platform.release(), "python": platform.python_version(), "load_at_start": os.getloadavg()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--sizes", default=os.environ.get("BENCH_SIZES", "1,10,100"),
+                   help="dataset scales for the Spark/pandas and memory figures (default 1,10,100)")
+    p.add_argument("--rounds", type=int, default=2, help="interleaved rounds of ours vs ProducerPerformance")
+    p.add_argument("--out", type=Path, default=RESULTS_DIR / "latest.json")
+    p.add_argument("--skip", default="", help="comma list of parts to leave out: producer,pacing,spark,e2e")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    started = datetime.now(timezone.utc)
+    t_start = time.perf_counter()
+    results: dict = {"date": started.isoformat(timespec="seconds"), "machine": machine(),
+                     "command": "make bench" + ("" if sizes == [1, 10, 100] else f" BENCH_SIZES={','.join(map(str, sizes))}"),
+                     "argv": sys.argv[1:], "sizes": sizes}
+    scaled = {s: datasets.scaled(s) for s in sorted(set(sizes) | {1, 10})}
+    WORK_DIR.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="run-", dir=WORK_DIR))
+    broker = LocalBroker(home=work / "kafka", port=free_port(), heap="1g")
+    try:
+        broker.start()
+        from include import topics
+
+        topics.ensure_topics({"bootstrap.servers": broker.bootstrap}, [*topics.TOPICS, PERF_TOPIC], 1, 1)
+        manifests = {s: work / f"manifest-{s}x.json" for s in scaled}
+        if "producer" not in skip:
+            results["producer"] = bench_producer(broker.bootstrap, scaled[10], manifests[10], args.rounds)
+        else:
+            produce_run("ours", scaled[10], broker.bootstrap, manifest=manifests[10])
+        memory = {10: results.get("producer", {}).get("ours", [{}])[0].get("peak_rss_bytes")}
+        for s in scaled:
+            if s != 10:
+                run = produce_run("ours", scaled[s], broker.bootstrap, manifest=manifests[s])
+                memory[s] = run["peak_rss_bytes"]
+                results.setdefault("produce_runs", {})[s] = run
+        results["producer_memory"] = {"peak_rss_bytes": memory, "target_bytes": 400 * 10**6}
+        if memory.get(10) and memory.get(100):
+            results["producer_memory"]["growth_10x_to_100x"] = memory[100] / memory[10]
+            results["producer_memory"]["met"] = memory[100] <= 400 * 10**6 and memory[100] / memory[10] <= 1.25
+        if "pacing" not in skip:
+            results["pacing"] = bench_pacing(broker.bootstrap, scaled[1])
+        if "spark" not in skip:
+            results["spark"] = bench_spark({s: scaled[s] for s in sizes}, manifests, work)
+        if "e2e" not in skip:
+            results["e2e"] = bench_e2e(broker.bootstrap, work)
+            results["e2e"]["spark_startup_seconds"] = results.get("spark", {}).get("startup", {}).get("seconds")
+    finally:
+        broker.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    results["bench_seconds"] = time.perf_counter() - t_start
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2, sort_keys=True, default=str) + "\n")
+    table = markdown(results)
+    args.out.with_suffix(".md").write_text(table)
+    print(table)
+    print(f"results: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
