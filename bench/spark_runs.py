@@ -6,20 +6,17 @@ from pathlib import Path
 
 from bench.common import Measured, child_env, run_measured
 from include.infra.kafka import SPARK_KAFKA_JARS
+from include.infra.spark_submit import SPARK_JOB, submit_conf
 from include.paths import PROJECT_ROOT
 
-SPARK_JOB = PROJECT_ROOT / "include" / "spark_job.py"
 NOOP = PROJECT_ROOT / "bench" / "spark_noop.py"
-SPARK_LOG4J = PROJECT_ROOT / "include" / "infra" / "spark-log4j2.properties"
 
 
 def submit_command(application: Path, args: list[str], name: str) -> list[str]:
     """spark-submit with the same conf, jars and master as dags/metrics_replay.py's SparkSubmitOperator."""
     jars = ",".join(str(p) for p in sorted(SPARK_KAFKA_JARS.glob("*.jar")))
-    return ["spark-submit", "--master", "local[*]",
-            "--conf", "spark.ui.enabled=false", "--conf", "spark.sql.shuffle.partitions=4",
-            "--conf", f"spark.driver.extraJavaOptions=-Dlog4j2.configurationFile=file:{SPARK_LOG4J}",
-            "--jars", jars, "--name", name, str(application), *args]
+    conf = [arg for k, v in submit_conf().items() for arg in ("--conf", f"{k}={v}")]
+    return ["spark-submit", "--master", "local[*]", *conf, "--jars", jars, "--name", name, str(application), *args]
 
 
 def driver_peak(m: Measured) -> dict[str, int]:

@@ -31,10 +31,7 @@ from airflow.sdk import Asset, CronTriggerTimetable, dag, task
 
 from include.infra.kafka import SPARK_KAFKA_JARS
 from include.params import replay_params
-from include.paths import PROJECT_ROOT
-
-SPARK_JOB = str(PROJECT_ROOT / "include" / "spark_job.py")
-SPARK_LOG4J = PROJECT_ROOT / "include" / "infra" / "spark-log4j2.properties"
+from include.infra.spark_submit import SPARK_JOB, submit_conf
 
 
 def pass_kafka_security(context) -> None:
@@ -95,13 +92,12 @@ def metrics_replay():
     window_metrics = SparkSubmitOperator(
         task_id="window_metrics",
         conn_id="spark_default",
-        application=SPARK_JOB,
+        application=str(SPARK_JOB),
         name="metrics_replay_{{ run_id }}",
         jars=f"{SPARK_KAFKA_JARS}/*.jar",
         env_vars={"PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable},
         pre_execute=pass_kafka_security,
-        conf={"spark.ui.enabled": "false", "spark.sql.shuffle.partitions": "4",
-              "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{SPARK_LOG4J}"},
+        conf=submit_conf(),
         application_args=[
             "--manifest", "{{ ti.xcom_pull(task_ids='produce_metrics')['manifest'] }}",
             "--output-dir", "{{ ti.xcom_pull(task_ids='produce_metrics')['output_dir'] }}",

@@ -87,15 +87,25 @@ def windowed(samples: DataFrame, origin_second: int, window_seconds: int, slide_
     """Per server and sliding window, ``aggregates``; the shared windowing of both outputs.
 
     Windows start at origin_second modulo the slide (only windows holding data exist); the first
-    ``warmup_windows`` per server (the partial leading ones) are dropped. Columns: server_id, w, aggregates.
+    ``warmup_windows`` per server (the partial leading ones) are dropped. Columns: server_id, w (struct of
+    start and end timestamps, as F.window makes), aggregates.
+
+    The same windows as ``F.window(ts, window, slide, offset)``, computed on integer seconds: each sample
+    goes to the ceil(window / slide) windows whose start is at most its second and whose end is after it.
+    Integer arithmetic instead of timestamp windows is the cheaper plan (see bench/).
     """
     offset = origin_second % slide_seconds
-    windows = samples.withColumn("ts", F.timestamp_seconds(F.col("event_second"))).groupBy(
-        "server_id",
-        F.window("ts", f"{window_seconds} seconds", f"{slide_seconds} seconds", f"{offset} seconds").alias("w"),
-    ).agg(*aggregates)
-    ordered = Window.partitionBy("server_id").orderBy(F.col("w.start"))
-    return windows.withColumn("n", F.row_number().over(ordered)).where(F.col("n") > warmup_windows).drop("n")
+    per_sample = -(-window_seconds // slide_seconds)
+    second = F.col("event_second")
+    last_start = F.floor((second - offset) / slide_seconds).cast("long") * slide_seconds + offset
+    starts = F.sequence(last_start - (per_sample - 1) * slide_seconds, last_start, F.lit(slide_seconds).cast("long"))
+    exploded = samples.select("*", F.explode(starts).alias("start")).where(F.col("start") + window_seconds > second)
+    windows = exploded.groupBy("server_id", "start").agg(*aggregates)
+    ordered = Window.partitionBy("server_id").orderBy(F.col("start"))
+    kept = windows.withColumn("n", F.row_number().over(ordered)).where(F.col("n") > warmup_windows).drop("n")
+    w = F.struct(F.timestamp_seconds(F.col("start")).alias("start"),
+                 F.timestamp_seconds(F.col("start") + window_seconds).alias("end")).alias("w")
+    return kept.select("server_id", w, *[c for c in kept.columns if c not in ("server_id", "start")])
 
 
 def _alert(first_hot: Column, second_hot: Column, both: str, first: str, second: str) -> Column:
@@ -174,6 +184,11 @@ def kafka_options(manifest: Manifest, topics: list[str], security: dict[str, str
         "endingOffsets": ending,
         "includeHeaders": "true",
         "failOnDataLoss": "true",
+        # Bigger fetches: the consumer's defaults (500 records a poll, 1 MiB a partition) make a local
+        # replay's read poll-bound (bench/).
+        "kafka.max.partition.fetch.bytes": str(16 * 1024 * 1024),
+        "kafka.fetch.max.bytes": str(64 * 1024 * 1024),
+        "kafka.max.poll.records": "20000",
         # Spark redacts the JAAS config (it holds the password) wherever it shows these options.
         **{f"kafka.{k}": v for k, v in java_security(security or {}).items()},
     }
@@ -199,17 +214,21 @@ def _assign_json(manifest: Manifest, topics: list[str]) -> str:
 
 def read_run_records(spark: SparkSession, manifest: Manifest, topics: list[str],
                      security: dict[str, str] | None = None) -> DataFrame:
-    """This produce attempt's records of ``topics``, checked against the acknowledged counts."""
+    """This produce attempt's records of ``topics``, parsed (parse_records, after the topic column) and
+    checked against the acknowledged counts."""
     raw = spark.read.format("kafka").options(**kafka_options(manifest, topics, security)).load()
     mine = raw.where(F.exists("headers", lambda h: (h["key"] == ATTEMPT_HEADER)
                               & (h["value"].cast("string") == manifest.attempt_id)))
-    mine = mine.select("topic", "value").cache()
+    # Parsed once and cached: both outputs and the count check read the cache, not Kafka or JSON again.
+    mine = parse_records(mine.select("topic", "value"), "topic").cache()
     counts = {r["topic"]: r["count"] for r in mine.groupBy("topic").count().collect()}
     for t in topics:
         if counts.get(t, 0) != manifest.counts.get(t, 0):
             raise RecordCountMismatch(
                 f"topic {t}: read {counts.get(t, 0)} records of attempt {manifest.attempt_id}, "
                 f"the producer had {manifest.counts.get(t, 0)} acknowledged")
+    log.info("read and parsed %d records of attempt %s, as many as were acknowledged",
+             sum(counts.values()), manifest.attempt_id)
     return mine
 
 
@@ -256,7 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     spark = build_session()
     outputs: dict[str, tuple[str, int]] = {}
     try:
-        samples = parse_records(read_run_records(spark, manifest, topics, security))
+        samples = read_run_records(spark, manifest, topics, security)
         spec = (manifest.first_second, args.window_seconds, args.slide_seconds, args.warmup_windows)
         cpu_mem = window_cpu_mem(samples, *spec, args.cpu_threshold, args.mem_threshold)
         outputs[CPU_MEM_FILE] = _csv(CPU_MEM_HEADER, cpu_mem)
@@ -290,6 +309,7 @@ def _csv(header: tuple[str, ...], df: DataFrame) -> tuple[str, int]:
             yield tuple(r)
 
     text = csv_text(header, rows())
+    log.info("computed %d rows of %s", count, header[-1] and ", ".join(header))
     return text, count
 
 

@@ -14,13 +14,12 @@ from confluent_kafka import Consumer, TopicPartition
 from include import dataset, generate, reference
 from include.formatting import csv_text
 from include.infra.kafka import SPARK_KAFKA_JARS, free_port
+from include.infra.spark_submit import SPARK_JOB, submit_conf
 from include.offsets import ATTEMPT_HEADER, RUN_HEADER, Manifest
 from include.producer import produce
 from include.topics import TOPICS, BrokerUnreachable, check_broker, ensure_topics
-
 pytestmark = pytest.mark.integration
-ROOT = Path(__file__).resolve().parents[1]
-SPARK_LOG4J = ROOT / "include" / "infra" / "spark-log4j2.properties"
+
 
 
 def small_dataset(tmp_path: Path, name: str, seed: int, servers: int = 3, samples: int = 40,
@@ -99,9 +98,8 @@ def test_cpu_mem_only_dataset_skips_net_and_disk(tmp_path, kafka_config):
 def spark_submit(manifest_path: Path, out_dir: Path) -> subprocess.CompletedProcess:
     cmd = [str(Path(sys.executable).with_name("spark-submit")), "--master", "local[2]",
            "--jars", ",".join(str(p) for p in sorted(SPARK_KAFKA_JARS.glob("*.jar"))),
-           "--conf", "spark.ui.enabled=false",
-           "--conf", f"spark.driver.extraJavaOptions=-Dlog4j2.configurationFile=file:{SPARK_LOG4J}",
-           str(ROOT / "include" / "spark_job.py"),
+           *[arg for k, v in submit_conf().items() for arg in ("--conf", f"{k}={v}")],
+           str(SPARK_JOB),
            "--manifest", str(manifest_path), "--output-dir", str(out_dir)]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
 
