@@ -18,8 +18,8 @@ from include.infra.spark_submit import SPARK_JOB, submit_conf
 from include.offsets import ATTEMPT_HEADER, RUN_HEADER, Manifest
 from include.producer import produce
 from include.topics import TOPICS, BrokerUnreachable, check_broker, ensure_topics
-pytestmark = pytest.mark.integration
 
+pytestmark = pytest.mark.integration
 
 
 def small_dataset(tmp_path: Path, name: str, seed: int, servers: int = 3, samples: int = 40,
