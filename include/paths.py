@@ -75,6 +75,28 @@ def output_dir_for(output_dir: str | None, run_id: str) -> Path:
 
 def write_atomically(path: Path, text: str) -> None:
     """Write via a temporary file in the same folder and rename, so ``path`` is never partial."""
+    _replace_atomically(path, lambda fh: fh.write(text.encode("utf-8")))
+
+
+def concatenate_atomically(path: Path, head: str, parts: list[Path]) -> int:
+    """``head`` then the bytes of each of ``parts`` in order, streamed (never all in memory), written and
+    renamed into place as write_atomically does. Returns how many lines the parts held."""
+    lines = 0
+
+    def fill(fh) -> None:
+        nonlocal lines
+        fh.write(head.encode("utf-8"))
+        for part in parts:
+            with open(part, "rb") as src:
+                while chunk := src.read(1024 * 1024):
+                    lines += chunk.count(b"\n")
+                    fh.write(chunk)
+
+    _replace_atomically(path, fill)
+    return lines
+
+
+def _replace_atomically(path: Path, fill) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -82,8 +104,8 @@ def write_atomically(path: Path, text: str) -> None:
     os.umask(umask)
     try:
         os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make outputs private to this user
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fill(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -7,10 +7,16 @@ Usage (the DAG's window_metrics task submits it this way)::
         [--window-seconds 30] [--slide-seconds 10] [--warmup-windows 2] \\
         [--cpu-threshold 80.07] [--mem-threshold 89.36]
 
-It reads topic-cpu and topic-mem with Spark's own Kafka source between the offsets the producer
-recorded, keeps only records whose ``replay-attempt`` header is that produce's, checks it read exactly
-as many records as were acknowledged, and writes ``<output-dir>/cpu_mem.csv`` through a temporary file
-and a rename, so no partial file ever exists at that path.
+It reads topic-cpu and topic-mem (and topic-net and topic-disk, for net_disk.csv) with Spark's own Kafka
+source between the offsets the producer recorded, keeps only records whose ``replay-attempt`` header is
+that produce's, and counts them while it windows them. Each output's CSV lines are made in the JVM and
+written to a hidden staging folder of the output folder (by Spark's text writer with a local master, through
+the driver on a cluster, whose executors may not see the folder); the two outputs run as concurrent Spark
+jobs. Only when every output is
+computed and every topic's count equals the acknowledged count are ``<output-dir>/cpu_mem.csv`` (and
+``net_disk.csv``) put together from the staged parts through a temporary file and a rename, so no partial
+or unchecked file ever exists at those paths. Every record is read and parsed exactly once and no row
+passes through Python (bench/ measured both).
 
 The Kafka connection's SASL/SSL settings, if any, come in the environment variable
 METRICS_REPLAY_KAFKA_SECURITY (JSON, librdkafka names; see include.topics.security_env), never on the
@@ -23,16 +29,19 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from pyspark.sql import Column, DataFrame, SparkSession, Window
+from py4j.protocol import Py4JJavaError
+from pyspark.sql import Column, DataFrame, Observation, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from include.offsets import ATTEMPT_HEADER, Manifest, ManifestError
 from include.formatting import csv_text
-from include.paths import CPU_MEM_FILE, NET_DISK_FILE, write_atomically
+from include.paths import CPU_MEM_FILE, NET_DISK_FILE, concatenate_atomically, run_folder_name
 from include.reference import (ALERT_BOTH, ALERT_CPU, ALERT_DISK, ALERT_MEM, ALERT_NET, ALERT_NET_DISK,
                                CPU_MEM_HEADER, NET_DISK_HEADER)
 from include.topics import (CPU_TOPIC, DISK_TOPIC, MEM_TOPIC, NET_TOPIC, SECURITY_ENV, UnsupportedSecurity,
@@ -212,24 +221,91 @@ def _assign_json(manifest: Manifest, topics: list[str]) -> str:
     return json.dumps({t: sorted(int(p) for p in manifest.offsets[t]) for t in topics})
 
 
-def read_run_records(spark: SparkSession, manifest: Manifest, topics: list[str],
-                     security: dict[str, str] | None = None) -> DataFrame:
-    """This produce attempt's records of ``topics``, parsed (parse_records, after the topic column) and
-    checked against the acknowledged counts."""
+def read_records(spark: SparkSession, manifest: Manifest, topics: list[str],
+                 security: dict[str, str] | None = None) -> tuple[DataFrame, Observation]:
+    """This produce attempt's records of ``topics``, parsed (parse_records, after the topic column), and an
+    Observation that holds how many records of each topic went through once an action has run (check_counts).
+
+    Nothing is cached: each output reads its own topics, so every record is read and parsed once.
+    """
     raw = spark.read.format("kafka").options(**kafka_options(manifest, topics, security)).load()
-    mine = raw.where(F.exists("headers", lambda h: (h["key"] == ATTEMPT_HEADER)
-                              & (h["value"].cast("string") == manifest.attempt_id)))
-    # Parsed once and cached: both outputs and the count check read the cache, not Kafka or JSON again.
-    mine = parse_records(mine.select("topic", "value"), "topic").cache()
-    counts = {r["topic"]: r["count"] for r in mine.groupBy("topic").count().collect()}
+    # array_contains of the exact (key, value) header is code-generated; a lambda over headers is not (bench/).
+    header = F.struct(F.lit(ATTEMPT_HEADER).alias("key"),
+                      F.lit(bytearray(manifest.attempt_id.encode("utf-8"))).alias("value"))
+    mine = raw.where(F.array_contains("headers", header)).select("topic", "value")
+    counted = Observation(f"records_{'_'.join(t.replace('-', '_') for t in topics)}")
+    parsed = parse_records(mine, "topic").observe(
+        counted, *[F.count_if(F.col("topic") == F.lit(t)).alias(t) for t in topics])
+    return parsed, counted
+
+
+def read_counts(counted: Observation, samples: DataFrame, topics: list[str]) -> dict[str, int]:
+    """Each topic's count of records read, from the Observation of read_records once an action has run.
+
+    When the Observation holds no metrics (adaptive execution replaces a plan whose input turned out empty,
+    dropping the observation with it) the records are counted again, explicitly, rather than assumed.
+    """
+    try:
+        got = counted.get
+    except Py4JJavaError:
+        got = {}
+    if not all(t in got for t in topics):
+        log.info("Spark kept no counts of %s; counting the records again", ", ".join(topics))
+        return count_records(samples, topics)
+    return {t: int(got.get(t) or 0) for t in topics}
+
+
+def count_records(samples: DataFrame, topics: list[str]) -> dict[str, int]:
+    """Each topic's count of ``samples`` (records from read_records), by a Spark job of its own."""
+    got = {r["topic"]: r["count"] for r in samples.groupBy("topic").count().collect()}
+    return {t: int(got.get(t) or 0) for t in topics}
+
+
+def check_counts(counts: dict[str, int], manifest: Manifest, topics: list[str]) -> int:
+    """Raise RecordCountMismatch unless each topic's count read equals the producer's acknowledged count;
+    the total otherwise."""
     for t in topics:
         if counts.get(t, 0) != manifest.counts.get(t, 0):
             raise RecordCountMismatch(
                 f"topic {t}: read {counts.get(t, 0)} records of attempt {manifest.attempt_id}, "
                 f"the producer had {manifest.counts.get(t, 0)} acknowledged")
-    log.info("read and parsed %d records of attempt %s, as many as were acknowledged",
-             sum(counts.values()), manifest.attempt_id)
-    return mine
+    return sum(counts.get(t, 0) for t in topics)
+
+
+def csv_field(col: Column) -> Column:
+    """A string column as Python's csv writer (QUOTE_MINIMAL, LF line ends) writes it: in quotes, with its
+    quotes doubled, when it holds a comma, a quote or a newline; a null as an empty field."""
+    text = F.coalesce(col, F.lit(""))
+    return (F.when(text.rlike('[,"\n]'), F.concat(F.lit('"'), F.regexp_replace(text, '"', '""'), F.lit('"')))
+            .otherwise(text))
+
+
+def csv_lines(df: DataFrame) -> DataFrame:
+    """One string column ``value``: each row of ``df`` (string columns) as its CSV line, in ``df``'s order."""
+    return df.select(F.concat_ws(",", *[csv_field(F.col(c)) for c in df.columns]).alias("value"))
+
+
+def stage_csv(df: DataFrame, folder: Path, executors_share_folder: bool) -> None:
+    """``df``'s CSV lines in ``folder``'s part files, in ``df``'s order.
+
+    With a local master Spark's text writer writes them from the executors (no row passes through Python).
+    On a cluster the executors may not see this machine's folder, so the lines come to the driver a
+    partition at a time (toLocalIterator) and are written here.
+    """
+    lines = csv_lines(df)
+    if executors_share_folder:
+        lines.write.mode("error").text(str(folder))
+        return
+    folder.mkdir(parents=True)
+    with open(folder / "part-00000", "w", encoding="utf-8", newline="") as fh:
+        for row in lines.toLocalIterator():
+            fh.write(row[0])
+            fh.write("\n")
+
+
+def staged_parts(folder: Path) -> list[Path]:
+    """The part files Spark wrote to ``folder``, in partition order (the order of a sorted DataFrame)."""
+    return sorted(p for p in folder.iterdir() if p.name.startswith("part-"))
 
 
 def build_session(app_name: str = "metrics_replay") -> SparkSession:
@@ -272,45 +348,51 @@ def main(argv: list[str] | None = None) -> int:
         shown = ("security.protocol", "sasl.mechanism", "sasl.mechanisms", "sasl.username")
         log.info("Kafka security from the connection: %s",
                  ", ".join(f"{k} {v}" for k, v in security.items() if k in shown))
-    spark = build_session()
-    outputs: dict[str, tuple[str, int]] = {}
+    thresholds = {CPU_MEM_FILE: (args.cpu_threshold, args.mem_threshold),
+                  NET_DISK_FILE: (args.net_threshold, args.disk_threshold)}
+    plan = [(CPU_MEM_FILE, CPU_MEM_HEADER, [CPU_TOPIC, MEM_TOPIC], window_cpu_mem)]
+    if net_disk:
+        plan.append((NET_DISK_FILE, NET_DISK_HEADER, [NET_TOPIC, DISK_TOPIC], window_net_disk))
+    spec = (manifest.first_second, args.window_seconds, args.slide_seconds, args.warmup_windows)
+    staging = args.output_dir / f".spark-staging-{run_folder_name(manifest.attempt_id)}"
+    shutil.rmtree(staging, ignore_errors=True)
     try:
-        samples = read_run_records(spark, manifest, topics, security)
-        spec = (manifest.first_second, args.window_seconds, args.slide_seconds, args.warmup_windows)
-        cpu_mem = window_cpu_mem(samples, *spec, args.cpu_threshold, args.mem_threshold)
-        outputs[CPU_MEM_FILE] = _csv(CPU_MEM_HEADER, cpu_mem)
-        if net_disk:
-            net_disk_df = window_net_disk(samples, *spec, args.net_threshold, args.disk_threshold)
-            outputs[NET_DISK_FILE] = _csv(NET_DISK_HEADER, net_disk_df)
-    except (RecordCountMismatch, ManifestError) as exc:
-        log.error("%s: %s; nothing written", type(exc).__name__, exc)
-        return 1
+        spark = build_session()
+
+        local = spark.sparkContext.master.startswith("local")
+
+        def stage(name: str, output_topics: list[str], window) -> None:
+            samples, counted = read_records(spark, manifest, output_topics, security)
+            stage_csv(window(samples, *spec, *thresholds[name]), staging / name, local)
+            # toLocalIterator ends Spark's query before the rows are read, so its counts can be incomplete:
+            # on a cluster the records are counted by a job of their own.
+            counts = read_counts(counted, samples, output_topics) if local else count_records(samples, output_topics)
+            read = check_counts(counts, manifest, output_topics)
+            log.info("read %d records of %s for attempt %s, as many as were acknowledged",
+                     read, ", ".join(output_topics), manifest.attempt_id)
+
+        try:
+            # The outputs read different topics: run as concurrent Spark jobs, one's single-task stages
+            # (final sort, commit) leave a core to the other (bench/).
+            with ThreadPoolExecutor(max_workers=len(plan), thread_name_prefix="output") as pool:
+                done = [pool.submit(stage, name, output_topics, window) for name, _, output_topics, window in plan]
+                for future in done:
+                    future.result()
+        except (RecordCountMismatch, ManifestError) as exc:
+            log.error("%s: %s; nothing written", type(exc).__name__, exc)
+            return 1
+        finally:
+            spark.stop()
+        if not net_disk:
+            # A stale NET/DISK file of an earlier run in this folder must not pass as this run's.
+            (args.output_dir / NET_DISK_FILE).unlink(missing_ok=True)
+            log.info("dataset has no net_in/net_out/disk_io: no %s", NET_DISK_FILE)
+        for name, header, _, _ in plan:
+            rows = concatenate_atomically(args.output_dir / name, csv_text(header, []), staged_parts(staging / name))
+            log.info("wrote %d windows to %s", rows, args.output_dir / name)
     finally:
-        spark.stop()
-    if not net_disk:
-        # A stale NET/DISK file of an earlier run in this folder must not pass as this run's.
-        (args.output_dir / NET_DISK_FILE).unlink(missing_ok=True)
-        log.info("dataset has no net_in/net_out/disk_io: no %s", NET_DISK_FILE)
-    for name, (text, rows) in outputs.items():
-        write_atomically(args.output_dir / name, text)
-        log.info("wrote %d windows to %s", rows, args.output_dir / name)
+        shutil.rmtree(staging, ignore_errors=True)
     return 0
-
-
-def _csv(header: tuple[str, ...], df: DataFrame) -> tuple[str, int]:
-    """The output's CSV text and row count. Rows stream to the driver a partition at a time
-    (toLocalIterator), so the driver never holds every Row object at once."""
-    count = 0
-
-    def rows():
-        nonlocal count
-        for r in df.toLocalIterator():
-            count += 1
-            yield tuple(r)
-
-    text = csv_text(header, rows())
-    log.info("computed %d rows of %s", count, header[-1] and ", ".join(header))
-    return text, count
 
 
 if __name__ == "__main__":

@@ -125,5 +125,5 @@ def test_spark_job_reads_only_this_runs_records(tmp_path, kafka_config):
     forged_path = forged.write(tmp_path / "forged" / "manifest.json")
     done = spark_submit(forged_path, tmp_path / "forged")
     assert done.returncode != 0
-    assert "RecordCountMismatch" in done.stdout + done.stderr  # spark-submit sends Python stderr to stdout
+    assert "RecordCountMismatch" in done.stdout + done.stderr, done.stdout[-6000:]  # spark-submit sends Python stderr to stdout
     assert not (tmp_path / "forged" / "cpu_mem.csv").exists()

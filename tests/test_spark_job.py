@@ -142,3 +142,13 @@ def test_reference_and_spark_agree_byte_for_byte(spark, tmp_path, seed, threshol
     ref_nd = reference.net_disk_rows(ds, spec, net_t, disk_t)
     assert spark_nd == csv_text(NET_DISK_HEADER, ref_nd)
     assert {r[5] for r in ref_nd} >= {"Possible DDoS", "Disk thrash suspected", "Network flood + Disk thrash suspected"}
+
+
+def test_csv_lines_quote_as_pythons_csv_writer(spark):
+    """The job makes its CSV lines in the JVM; they must be what csv_text (the seed's writer) makes."""
+    from include.spark_job import csv_lines
+    rows = [("server,1", 'say "hi"', "two\nlines", None), ("plain", " space ", "tab\there", "cr\rhere"),
+            ("", "x", "", "y")]
+    df = spark.createDataFrame(rows, "a string, b string, c string, d string")
+    got = "".join(r["value"] + "\n" for r in csv_lines(df).collect())
+    assert got == csv_text(("a", "b", "c", "d"), rows).split("\n", 1)[1]
