@@ -12,11 +12,10 @@ source between the offsets the producer recorded, keeps only records whose ``rep
 that produce's, and counts them while it windows them. Each output's CSV lines are made in the JVM and
 written to a hidden staging folder of the output folder (by Spark's text writer with a local master, through
 the driver on a cluster, whose executors may not see the folder); the two outputs run as concurrent Spark
-jobs. Only when every output is
-computed and every topic's count equals the acknowledged count are ``<output-dir>/cpu_mem.csv`` (and
-``net_disk.csv``) put together from the staged parts through a temporary file and a rename, so no partial
-or unchecked file ever exists at those paths. Every record is read and parsed exactly once and no row
-passes through Python (bench/ measured both).
+jobs. Only when every output is computed and every topic's count equals the acknowledged count are
+``<output-dir>/cpu_mem.csv`` (and ``net_disk.csv``) put together from the staged parts through a temporary
+file and a rename, so no partial or unchecked file ever exists at those paths. Every record is read and
+parsed exactly once, and with a local master no row passes through Python (see bench/ for the figures).
 
 The Kafka connection's SASL/SSL settings, if any, come in the environment variable
 METRICS_REPLAY_KAFKA_SECURITY (JSON, librdkafka names; see include.topics.security_env), never on the
