@@ -42,6 +42,14 @@ def _hwm_bytes(pid: int) -> int:
     return 0
 
 
+def own_peak_rss_bytes() -> int:
+    """This process's own peak resident set (VmHWM).
+
+    Not getrusage's ru_maxrss: Linux carries that over exec from the parent's memory at spawn, so a child
+    of a big bench process would report the parent's peak."""
+    return _hwm_bytes(os.getpid())
+
+
 @dataclass
 class Measured:
     """One child process run: wall time, exit code, output, and peak RSS per process of its tree."""

@@ -91,15 +91,16 @@ def window_outputs(dataset: Path, out_dir: Path, window_seconds: int = 30, slide
 def main(argv: list[str] | None = None) -> int:
     """``python -m bench.pandas_windows DATASET OUT_DIR``: one timed run, one JSON line (own peak RSS)."""
     import json
-    import resource
     import sys
     import time
+
+    from bench.common import own_peak_rss_bytes
 
     args = sys.argv[1:] if argv is None else argv
     t0 = time.perf_counter()
     written = window_outputs(Path(args[0]), Path(args[1]))
     print(json.dumps({"seconds": time.perf_counter() - t0, "written": {k: str(v) for k, v in written.items()},
-                      "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
+                      "peak_rss_bytes": own_peak_rss_bytes()}))
     return 0
 
 

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import sys
 import time
 import uuid
 from pathlib import Path
+
+from bench.common import own_peak_rss_bytes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
                "p99_lateness": result.p99_lateness, "max_lateness": result.max_lateness,
                "counts": result.manifest.counts, "manifest": args.manifest}
     out["wall_seconds"] = time.perf_counter() - t0
-    out["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    out["peak_rss_bytes"] = own_peak_rss_bytes()
     print(json.dumps(out))
     return 0
 
