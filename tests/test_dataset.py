@@ -77,3 +77,30 @@ def test_time_of_day_round_trip():
     for text in ("00:00:00", "20:52:05", "23:59:59"):
         assert format_time_of_day(parse_time_of_day(text)) == text
     assert format_time_of_day(86_400 + 5) == "00:00:05"
+
+
+def test_the_real_day_reads_as_one_day_of_times_of_day(real_data):
+    """A time-of-day file without recording_start is what it always was: seconds since midnight, one day."""
+    import csv
+
+    path, _ = real_data
+    ds = load(path)
+    with path.open() as fh:
+        texts = [row["timestamp"] for row in csv.DictReader(fh)]
+    assert not ds.dated and ds.recording_start is None and ds.files == (path,) and ds.path == path
+    assert ds.seconds.tolist() == [parse_time_of_day(t) for t in texts]
+    assert (ds.first_second, ds.last_second) == (min(ds.seconds), max(ds.seconds)) == (75_120, 82_315)
+    assert ds.group_count() == len(set(texts)) == 1440
+    assert ds.format_second(ds.first_second) == "20:52:00"
+    streamed = list(ds.stream_groups())
+    assert [g.second for g in streamed] == [g.second for g in ds.groups()]
+    assert all(s.original_ts == g.original_ts == format_time_of_day(g.second) for g in streamed for s in g.samples)
+
+
+def test_streamed_samples_are_the_grouped_rows_in_the_same_order(tmp_path):
+    rows = [f"s{i % 4},10:{i // 4 // 60:02d}:{i // 4 % 60:02d},{i % 100},{i % 7}" for i in range(400)]
+    ds = load(write(tmp_path, HEADER + "\n" + "\n".join(sorted(rows)) + "\n"))  # sorted by server: 4 runs
+    assert len(ds.runs) == 4
+    grouped = [(g.second, [(int(ds.server_index[r]), float(ds.values["cpu_pct"][r])) for r in g.rows])
+               for g in ds.groups()]
+    assert [(g.second, [(s.server, s.values[0]) for s in g.samples]) for g in ds.stream_groups()] == grouped

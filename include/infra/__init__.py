@@ -1,1 +1,0 @@
-"""Local infrastructure: the Kafka broker, jars and Airflow home the project starts itself."""
