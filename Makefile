@@ -10,21 +10,27 @@ export PATH := $(BIN):$(PATH)
 export PYSPARK_PYTHON := $(BIN)/python
 # Local runs stay on loopback (Spark would otherwise pick the first interface address).
 export SPARK_LOCAL_IP ?= 127.0.0.1
-# Only the connector and what pyspark's own jars/ lacks; the rest (scala, hadoop client, slf4j, lz4, snappy)
-# already ships with pyspark 4.2.0.
-SPARK_KAFKA_ARTIFACTS := spark-sql-kafka-0-10_2.13,spark-token-provider-kafka-0-10_2.13,kafka-clients,commons-pool2
+.PHONY: setup setup-test system-deps test-system-deps venv venv-test jars run up down test test-unit broker-start \
+	broker-stop broker-status clean reference bench
 
-.PHONY: setup system-deps venv jars run up down test test-unit broker-start broker-stop broker-status clean reference bench
-
+# What running needs. `make test` adds the test tools (setup-test).
 setup: system-deps venv jars
+setup-test: setup test-system-deps venv-test
 
-# From Debian's packages when the machine lacks them: Java and Maven (broker, Spark, jars), the compose CLI
-# (docker-compose config checks docker-compose.yaml; no Docker engine is needed for that) and Chromium for
-# the browser test (Playwright drives it; it never downloads a browser of its own).
+# From Debian's packages when the machine lacks them: Java and Maven (broker, Spark, jars).
 system-deps:
 	@missing=""; \
 	command -v java >/dev/null || missing="$$missing openjdk-17-jdk-headless"; \
 	command -v mvn >/dev/null || missing="$$missing maven"; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing from Debian's packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+# Only the suite needs these: the compose CLI (docker-compose config checks docker-compose.yaml; no Docker engine
+# is needed for that) and Chromium for the browser tests (Playwright drives it; it never downloads a browser).
+test-system-deps:
+	@missing=""; \
 	command -v docker-compose >/dev/null || missing="$$missing docker-compose"; \
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
@@ -35,52 +41,61 @@ system-deps:
 venv: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e .
+	touch $@
+venv-test: $(VENV)/.installed-test
+$(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
 	touch $@
 
+# Each pom is the one list of its jars (the image's build uses include/spark-kafka-pom.xml the same way).
 jars: $(JARS)/kafka/.done $(JARS)/spark-kafka/.done
-$(JARS)/kafka/.done: include/infra/kafka-pom.xml
+$(JARS)/kafka/.done: devtools/kafka-pom.xml
 	rm -rf $(JARS)/kafka
 	mvn -q -B -f $< dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(abspath $(JARS)/kafka)
 	touch $@
-$(JARS)/spark-kafka/.done: include/infra/spark-kafka-pom.xml
+$(JARS)/spark-kafka/.done: include/spark-kafka-pom.xml
 	rm -rf $(JARS)/spark-kafka
-	mvn -q -B -f $< dependency:copy-dependencies -DincludeScope=runtime \
-	  -DincludeArtifactIds=$(SPARK_KAFKA_ARTIFACTS) -DoutputDirectory=$(abspath $(JARS)/spark-kafka)
+	mvn -q -B -f $< dependency:copy-dependencies -DoutputDirectory=$(abspath $(JARS)/spark-kafka)
 	touch $@
 
+# VERBOSE=1: Airflow's whole log on the terminal instead of in .airflow/logs/make-run-*.log.
 run: setup
-	$(BIN)/python -m include.cli run --conf '$(CONF)'
+	$(BIN)/python -m devtools.cli run --conf '$(CONF)'$(if $(VERBOSE), --verbose)
 
 # The local broker and Airflow 3 (api-server, scheduler, dag-processor, triggerer) on 127.0.0.1:8080.
 up: setup
-	$(BIN)/python -m include.cli up
+	$(BIN)/python -m devtools.cli up
 down:
-	$(BIN)/python -m include.cli down
+	$(BIN)/python -m devtools.cli down
 
-test: setup
-	$(BIN)/python -m pytest
+# Two xdist workers (TEST_WORKERS=n for more): each has its own broker, Spark, Airflow home and folders.
+# --dist loadgroup: tests/conftest.py's scheduler keeps a module sharing one service (the browser tests' Airflow
+# stack) on one worker and hands out the rest one by one, slowest first.
+test: setup-test
+	$(BIN)/python -m pytest -n $(or $(TEST_WORKERS),2) --dist loadgroup --durations=10
 
 # The performance bench (bench/): side-by-side figures as JSON and a Markdown table (bench/results/latest.*).
 # BENCH_SIZES=1,10 for a quicker run without the 100x day.
-bench: setup
+bench: setup-test
 	$(BIN)/python -m bench.run
 
-test-unit: setup
-	$(BIN)/python -m pytest -m "not integration and not spark and not e2e"
+# The unit set only (conftest marks every test without a service marker `unit`), ~10 s.
+test-unit: setup-test
+	$(BIN)/python -m pytest -m unit
 
 broker-start: setup
-	$(BIN)/python -m include.cli broker start
+	$(BIN)/python -m devtools.cli broker start
 broker-stop:
-	$(BIN)/python -m include.cli broker stop
+	$(BIN)/python -m devtools.cli broker stop
 broker-status:
-	$(BIN)/python -m include.cli broker status
+	$(BIN)/python -m devtools.cli broker status
 
 # Regenerate data/metrics.csv and its expected output with the independent reference implementation.
 reference: venv
-	$(BIN)/python -m include.cli generate --out data/metrics.csv --expected data/metrics_expected.csv \
+	$(BIN)/python -m devtools.cli generate --out data/metrics.csv --expected data/metrics_expected.csv \
 	  --expected-net-disk data/metrics_net_disk_expected.csv
 
 clean:
-	-$(BIN)/python -m include.cli broker stop
+	-$(BIN)/python -m devtools.cli broker stop
 	rm -rf .airflow output .kafka

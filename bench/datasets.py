@@ -37,13 +37,13 @@ def scaled(scale: int, root: Path = WORK_DIR / "data") -> Scaled:
     """The dataset at ``scale`` x the real day (more servers, same 1,440 samples each), made if missing.
 
     Generation is deterministic (fixed seed), so a cached file is the same file; the expected outputs come
-    from include.reference, which shares no code with the Spark job or the bench's pandas version."""
+    from devtools.reference, which shares no code with the Spark job or the bench's pandas version."""
     folder = root / f"{scale}x"
     s = Scaled(scale, folder / "metrics.csv", folder / "expected_cpu_mem.csv", folder / "expected_net_disk.csv")
     done = folder / ".done"
     if done.exists():
         return s
-    from include import generate, reference
+    from devtools import generate, reference
 
     folder.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

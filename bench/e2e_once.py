@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--expected", required=True)
     p.add_argument("--output-dir", required=True)
     args = p.parse_args(argv)
-    from include.infra import airflow_home
+    from devtools import airflow_home
     from include.paths import DATA_DIR
 
     os.environ.update(airflow_home.airflow_env(args.airflow_home))
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["METRICS_REPLAY_OUTPUT_ROOTS"] = str(Path(args.output_dir).resolve().parent)
     logging.basicConfig(level=logging.INFO)
     t0 = time.perf_counter()
-    from include.cli import load_dag, run_dag
+    from devtools.cli import load_dag, run_dag
 
     load_dag()  # imports Airflow and parses the DAG file (timed on its own, outside dag.test())
     imported = time.perf_counter() - t0
@@ -48,12 +48,15 @@ def main(argv: list[str] | None = None) -> int:
         seconds = (ti.end_date - ti.start_date).total_seconds() if ti.start_date and ti.end_date else None
         tasks[ti.task_id] = {"state": str(ti.state), "seconds": seconds,
                              "start": ti.start_date.isoformat() if ti.start_date else None}
-    validation = json.loads((out / "validation.json").read_text()) if (out / "validation.json").exists() else None
+    from include.contract import VALIDATION_FILE
+    from include.validation import read_record
+
+    validation = read_record(out / VALIDATION_FILE) if (out / VALIDATION_FILE).exists() else None
     produced = out / "cpu_mem.csv"
     identical = produced.exists() and produced.read_bytes() == Path(args.expected).read_bytes()
     print(json.dumps({"state": str(dr.state), "dag_test_seconds": wall, "import_seconds": imported,
                       "tasks": tasks, "byte_identical": identical,
-                      "validation_passed": bool(validation and validation["passed"]),
+                      "validation_passed": bool(validation and validation.passed),
                       "output_dir": str(out)}))
     return 0
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from bench.common import Measured, child_env, run_measured
-from include.infra.kafka import KAFKA_JARS, LOG4J_CONFIG
+from devtools.kafka import KAFKA_JARS, LOG4J_CONFIG
 
 SUMMARY = re.compile(r"(\d+) records sent, ([\d.]+) records/sec \(([\d.]+) MB/sec\), ([\d.]+) ms avg latency, "
                      r"([\d.]+) ms max latency")

@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from include.reference import (ALERT_BOTH, ALERT_CPU, ALERT_DISK, ALERT_MEM, ALERT_NET, ALERT_NET_DISK,
-                               CPU_MEM_HEADER, NET_DISK_HEADER)
+from include import contract as c
+from include.contract import (ALERT_BOTH, ALERT_CPU, ALERT_DISK, ALERT_MEM, ALERT_NET, ALERT_NET_DISK, CPU_MEM_HEADER,
+                              NET_DISK_HEADER)
 
 
 def round_half_up_2(values: np.ndarray) -> np.ndarray:
@@ -45,9 +46,10 @@ def _alert(first: np.ndarray, second: np.ndarray, both: str, only_first: str, on
     return np.select([first & second, first, second], [both, only_first, only_second], default="")
 
 
-def window_outputs(dataset: Path, out_dir: Path, window_seconds: int = 30, slide_seconds: int = 10,
-                   warmup_windows: int = 2, cpu_threshold: float = 80.07, mem_threshold: float = 89.36,
-                   net_threshold: float = 6104.83, disk_threshold: float = 1839.94) -> dict[str, Path]:
+def window_outputs(dataset: Path, out_dir: Path, window_seconds: int = c.WINDOW_SECONDS,
+                   slide_seconds: int = c.SLIDE_SECONDS, warmup_windows: int = c.WARMUP_WINDOWS,
+                   cpu_threshold: float = c.CPU_THRESHOLD, mem_threshold: float = c.MEM_THRESHOLD,
+                   net_threshold: float = c.NET_THRESHOLD, disk_threshold: float = c.DISK_THRESHOLD) -> dict[str, Path]:
     df = pd.read_csv(dataset, dtype={"server_id": str, "timestamp": str})
     ts = df["timestamp"].str
     sec = (ts[0:2].astype(np.int64) * 3600 + ts[3:5].astype(np.int64) * 60 + ts[6:8].astype(np.int64)).to_numpy()

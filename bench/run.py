@@ -29,7 +29,7 @@ from pathlib import Path
 from bench import datasets, kafka_perf, spark_runs
 from bench.common import MIB, PYTHON, RESULTS_DIR, WORK_DIR, child_env, last_json_line, run_measured
 from bench.report import markdown
-from include.infra.kafka import LocalBroker, free_port
+from devtools.kafka import LocalBroker, free_port
 from include.paths import PROJECT_ROOT
 
 log = logging.getLogger("bench")
@@ -61,13 +61,13 @@ def produce_run(impl: str, ds: datasets.Scaled, bootstrap: str, pace: float = 0.
 
 def average_record_bytes(ds: datasets.Scaled) -> int:
     """Average key + value bytes of our producer's messages for this dataset (headers not counted)."""
-    from include import dataset, producer
+    from include import contract, dataset, producer
 
     data = dataset.load(ds.dataset)
     prefix = len('{"timestamp": "00:00:00", "original_ts": "00:00:00", "server_id": ') + len("}")
     total = count = 0
     server_json = [len(json.dumps(s)) + len(s.encode()) for s in data.servers]  # value's id text + key
-    for topic, fields in producer.TOPIC_FIELDS.items():
+    for topic, fields in contract.TOPIC_FIELDS.items():
         if not all(f in data.values for f in fields):
             continue
         body = sum(len(f', "{f}": ') * data.rows for f in fields)
@@ -149,7 +149,7 @@ def bench_spark(scaled: dict[int, datasets.Scaled], manifests: dict[int, Path], 
 def bench_e2e(bootstrap: str, work: Path) -> dict:
     home = work / "airflow"
     home.mkdir(parents=True, exist_ok=True)
-    from include.infra import airflow_home
+    from devtools import airflow_home
 
     t0 = time.perf_counter()
     airflow_home.migrate(home)
@@ -201,9 +201,9 @@ def main(argv: list[str] | None = None) -> int:
     broker = LocalBroker(home=work / "kafka", port=free_port(), heap="1g")
     try:
         broker.start()
-        from include import topics
+        from include import contract, topics
 
-        topics.ensure_topics({"bootstrap.servers": broker.bootstrap}, [*topics.TOPICS, PERF_TOPIC], 1, 1)
+        topics.ensure_topics({"bootstrap.servers": broker.bootstrap}, [*contract.TOPICS, PERF_TOPIC], 1, 1)
         manifests = {s: work / f"manifest-{s}x.json" for s in scaled}
         if "producer" not in skip:
             results["producer"] = bench_producer(broker.bootstrap, scaled[10], manifests[10], args.rounds)

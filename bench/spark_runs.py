@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench.common import Measured, child_env, run_measured
-from include.infra.kafka import SPARK_KAFKA_JARS
-from include.infra.spark_submit import SPARK_JOB, submit_conf
+from include.spark_submit import SPARK_JOB, SPARK_KAFKA_JARS, submit_conf
 from include.paths import PROJECT_ROOT
 
 NOOP = PROJECT_ROOT / "bench" / "spark_noop.py"

@@ -29,9 +29,8 @@ from datetime import timedelta
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.sdk import Asset, CronTriggerTimetable, dag, task
 
-from include.infra.kafka import SPARK_KAFKA_JARS
 from include.params import replay_params
-from include.infra.spark_submit import SPARK_JOB, submit_conf
+from include.spark_submit import SPARK_JOB, SPARK_KAFKA_JARS, submit_conf
 
 
 def pass_kafka_security(context) -> None:
@@ -43,6 +42,9 @@ def pass_kafka_security(context) -> None:
     config = replay.kafka_config(context["params"]["kafka_conn_id"])
     task.env_vars = {**(task.env_vars or {}), **topics.security_env(config)}
 
+
+# The Spark connection window_metrics submits through (local[*] under `make run`, a cluster in compose).
+SPARK_CONN_ID = "spark_default"
 
 # The validated output: other DAGs can be scheduled on it (an event per successful validation).
 VALIDATED_OUTPUT = Asset(name="metrics_replay_validated_output", uri="file:///metrics-replay/validated-output")
@@ -91,7 +93,7 @@ def metrics_replay():
 
     window_metrics = SparkSubmitOperator(
         task_id="window_metrics",
-        conn_id="spark_default",
+        conn_id=SPARK_CONN_ID,
         application=str(SPARK_JOB),
         name="metrics_replay_{{ run_id }}",
         jars=f"{SPARK_KAFKA_JARS}/*.jar",

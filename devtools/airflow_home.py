@@ -8,11 +8,11 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from devtools.waiting import WaitTimeout, wait_until
 from include.paths import PROJECT_ROOT
 
 DEFAULT_HOME = PROJECT_ROOT / ".airflow"
@@ -90,7 +90,7 @@ class UiStack:
 
 
 def _free_port() -> int:
-    from include.infra.kafka import free_port
+    from devtools.kafka import free_port
 
     return free_port()
 
@@ -155,17 +155,17 @@ def start_ui(home: Path, port: int, bootstrap_servers: str, password: str | None
         with (home / f"{component}.log").open("ab") as out:
             proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         (pids / f"{component}.pid").write_text(f"{proc.pid}\n")
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=2) as r:
-                if r.status == 200:
-                    return UiStack(home=home, port=port, password=pw, password_generated=generated)
-        except OSError:
-            pass
-        time.sleep(1)
-    stop_ui(home)
-    raise RuntimeError(f"Airflow API server not healthy on port {port} after {timeout:g} s; see {home}/api-server.log")
+    def healthy() -> bool:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=2) as r:
+            return r.status == 200
+
+    try:
+        wait_until(healthy, timeout, interval=0.5, what=f"the Airflow API server on port {port} to be healthy",
+                   ignore=(OSError,))  # refused while it starts; urllib's HTTPError is an OSError too
+    except WaitTimeout as exc:
+        stop_ui(home)
+        raise RuntimeError(f"{exc}; see {home}/api-server.log") from exc
+    return UiStack(home=home, port=port, password=pw, password_generated=generated)
 
 
 def stop_ui(home: Path, timeout: float = 30) -> list[str]:
@@ -182,9 +182,9 @@ def stop_ui(home: Path, timeout: float = 30) -> list[str]:
             os.killpg(pid, signal.SIGTERM)
         except (ProcessLookupError, PermissionError):
             pass
-    deadline = time.monotonic() + timeout
     alive = dict(pids)
-    while alive and time.monotonic() < deadline:
+
+    def all_gone() -> bool:
         for name, pid in list(alive.items()):
             try:
                 os.waitpid(pid, os.WNOHANG)  # reap it if it is our child (a zombie still "exists")
@@ -194,7 +194,12 @@ def stop_ui(home: Path, timeout: float = 30) -> list[str]:
                 os.killpg(pid, 0)
             except (ProcessLookupError, PermissionError):
                 del alive[name]
-        time.sleep(0.3)
+        return not alive
+
+    try:
+        wait_until(all_gone, timeout, interval=0.3, what=f"the Airflow components of {home} to exit")
+    except WaitTimeout:
+        pass  # the stragglers are killed below
     for pid in alive.values():
         try:
             os.killpg(pid, signal.SIGKILL)

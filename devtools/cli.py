@@ -1,25 +1,42 @@
-"""Command line: `python -m include.cli run|broker|generate|reference` (the Makefile's targets call it).
+"""Command line: `python -m devtools.cli run|up|down|broker|generate|reference` (the Makefile's targets call it).
 
 `run` is `make run`: start the local broker if needed, prepare the Airflow home, run the DAG once through
-dag.test() with the given params, print the validation summary and output path, and exit non-zero when
-any task failed.
+dag.test() with the given params, and tell a person what happens: one line per task as it starts and ends,
+the producer's progress, then the validation summary and the output folder. Everything Airflow, the task
+logs, librdkafka and spark-submit print goes to a log file whose path is printed (`--verbose`: to the
+terminal instead). The exit status is 0 when every task succeeded, 1 when one failed, 2 when the run could
+not start (bad CONF, no broker).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import json
 import logging
 import os
 import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from datetime import datetime
 from pathlib import Path
+from typing import TextIO
 
-from include.infra import airflow_home
-from include.infra.kafka import DEFAULT_PORT, BrokerStartError, LocalBroker
-from include.paths import PROJECT_ROOT, VALIDATION_FILE, output_dir_for
+from devtools import airflow_home
+from devtools.kafka import DEFAULT_PORT, BrokerStartError, LocalBroker
+from include import contract as c
+from include.contract import REPORT_FILE, VALIDATION_FILE
+from include.paths import PROJECT_ROOT, output_dir_for
+from include.validation import ValidationFileError, read_record
 
 DAG_FILE = PROJECT_ROOT / "dags" / "metrics_replay.py"
+# The loggers whose records a person sees during `make run`: the producer's "group n/N" lines, logged at a
+# human cadence (include.producer.PROGRESS_EVERY_S).
+PROGRESS_LOGGERS = ("include.producer",)
+TASK_COLUMN = 16  # task ids are padded to this width so states line up
+ERROR_WIDTH = 240  # an error line longer than this is cut; the log file has it whole
 
 
 def load_dag(path: Path = DAG_FILE):
@@ -40,6 +57,258 @@ def run_dag(conf: dict, logical_date=None, run_after=None):
     return dr, output_dir_for(conf.get("output_dir"), dr.run_id)
 
 
+# ---- What a person reads: pure formatting ----
+
+def seconds_text(seconds: float) -> str:
+    return f"{seconds:.1f} s" if seconds < 120 else f"{int(seconds // 60)} min {seconds % 60:04.1f} s"
+
+
+def one_line(text: str, width: int = ERROR_WIDTH) -> str:
+    """The first non-empty line of ``text``, cut to ``width`` characters."""
+    first = next((line.strip() for line in str(text).splitlines() if line.strip()), "")
+    return first if len(first) <= width else first[:width - 3] + "..."
+
+
+def error_text(error: BaseException | str | None) -> str:
+    if error is None:
+        return "no error was given; see the log"
+    if isinstance(error, BaseException):
+        return one_line(f"{type(error).__name__}: {error}")
+    return one_line(error)
+
+
+def task_line(at: datetime, task_id: str, what: str) -> str:
+    """`20:28:13 produce_metrics  started` -- one line of a task's life, padded so columns line up."""
+    return f"{at:%H:%M:%S} {task_id:<{TASK_COLUMN}} {what}"
+
+
+def task_started(at: datetime, task_id: str, try_number: int = 1) -> str:
+    return task_line(at, task_id, "started" + (f" (try {try_number})" if try_number > 1 else ""))
+
+
+def task_ended(at: datetime, task_id: str, state: str, seconds: float | None) -> str:
+    return task_line(at, task_id, state + (f" in {seconds_text(seconds)}" if seconds is not None else ""))
+
+
+def state_text(state: object) -> str:
+    """`failed` for TaskInstanceState.FAILED (the SDK's and the core's enums print differently), as is else."""
+    return str(getattr(state, "value", state))
+
+
+def not_run_lines(states: Mapping[str, str]) -> list[str]:
+    """The tasks that never started, one line per state (upstream_failed, skipped, ...), in the order given."""
+    by_state: dict[str, list[str]] = {}
+    for task, state in states.items():
+        by_state.setdefault(state, []).append(task)
+    return [f"not run ({state}): {', '.join(tasks)}" for state, tasks in by_state.items()]
+
+
+def part_line(name: str, part: Mapping) -> str:
+    """One part of validation.json as a line: verdict and counts, only the columns that differ."""
+    status = str(part.get("status", "?"))
+    if status in ("pass", "fail"):
+        differing = {col: n for col, n in part["mismatches_per_column"].items() if n}
+        values = ("mismatched values: " + ", ".join(f"{col}={n}" for col, n in differing.items())
+                  if differing else "0 mismatched values")
+        return (f"  {name + ':':<10}{status.upper()}  {part['matching']} of {part['expected_rows']} expected "
+                f"rows match ({part['produced_rows']} produced, {part['missing']} missing, {part['extra']} extra, "
+                f"{values})")
+    return f"  {name + ':':<10}{status}: {part.get('reason', '')}"
+
+
+def validation_lines(record: Mapping, path: Path) -> list[str]:
+    """The validation summary of validation.json (``record``, as read from ``path``): verdict, then each part."""
+    if record.get("error"):
+        return [f"validation: ERROR  {one_line(record['error'])}  ({path})"]
+    verdict = "PASS" if record["passed"] else "FAIL"
+    return [f"validation: {verdict}  ({path})"] + [part_line(p, record[p]) for p in ("cpu_mem", "net_disk")]
+
+
+def output_lines(out: Path, written: bool, report: Path | None) -> list[str]:
+    if not written:
+        return [f"output: none ({out} was not created)"]
+    return [f"output: {out}"] + ([f"report: {report}"] if report is not None else [])
+
+
+# ---- What a person reads: the edges (terminal, Airflow listener, log records) ----
+
+class Console:
+    """Lines for a person: to the terminal, and also into the log file so that it reads in the same order."""
+
+    def __init__(self, out: TextIO, err: TextIO, log: TextIO | None = None):
+        self.out = out
+        self.err = err
+        self.log = log
+        self.lock = threading.Lock()
+
+    def say(self, line: str, error: bool = False) -> None:
+        with self.lock:
+            stream = self.err if error else self.out
+            stream.write(line + "\n")
+            stream.flush()
+            if self.log is not None:
+                self.log.write(f"[make run] {line}\n")
+                self.log.flush()
+
+
+@contextlib.contextmanager
+def airflow_output_to(log_path: Path | None) -> Iterator[Console]:
+    """A Console for the person; meanwhile file descriptors 1 and 2 go to ``log_path`` (None: stay as they are).
+
+    Redirecting the descriptors, not sys.stdout, is what catches everything: Airflow's and the task logs
+    (whatever handler or stream they use), librdkafka, and the output of child processes such as
+    spark-submit and `airflow db migrate`."""
+    sys.stdout.reconfigure(line_buffering=True)  # task logs appear as they happen, also through a pipe
+    if log_path is None:
+        yield Console(sys.stdout, sys.stderr)
+        return
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
+    with contextlib.ExitStack() as streams:
+        out = streams.enter_context(os.fdopen(os.dup(1), "w", buffering=1))
+        err = streams.enter_context(os.fdopen(os.dup(2), "w", buffering=1))
+        log = streams.enter_context(log_path.open("a", buffering=1))  # appends, like the redirected descriptors
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield Console(out, err, log)
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            for fd, copy in saved.items():
+                os.dup2(copy, fd)
+                os.close(copy)
+
+
+class TaskProgress(logging.Handler):
+    """Each task's start and end as they happen, and the producer's progress lines, said on a Console.
+
+    dag.test() runs the tasks in this process, one after the other, so the task runner calls the Airflow
+    listener hooks (airflow_listener) here, in task order. It is also a logging handler for PROGRESS_LOGGERS,
+    whose records it says under the running task's name."""
+
+    def __init__(self, console: Console, clock=time.monotonic, now=datetime.now):
+        super().__init__(level=logging.INFO)
+        self.console = console
+        self.clock = clock
+        self.now = now
+        self.running: str | None = None
+        self.started: dict[str, float] = {}
+        self.ended: dict[str, str] = {}  # task id -> final state said
+        self.failures: dict[str, str] = {}  # task id -> error line
+
+    @contextlib.contextmanager
+    def listening(self) -> Iterator[TaskProgress]:
+        """Meanwhile, Airflow's task runner and PROGRESS_LOGGERS report here."""
+        from airflow.sdk.listener import get_listener_manager
+
+        manager = get_listener_manager()
+        listener = airflow_listener(self)
+        manager.add_listener(listener)
+        loggers = {logging.getLogger(name): logging.getLogger(name).level for name in PROGRESS_LOGGERS}
+        for logger in loggers:
+            logger.addHandler(self)
+            if not logger.isEnabledFor(logging.INFO):  # progress is shown whatever Airflow's logging_level
+                logger.setLevel(logging.INFO)
+        try:
+            yield self
+        finally:
+            for logger, level in loggers.items():
+                logger.removeHandler(self)
+                logger.setLevel(level)
+            manager.pm.unregister(listener)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.console.say(task_line(self.now(), self.running or "", "  " + record.getMessage()))
+        except Exception:  # a logging handler must not raise into the task
+            self.handleError(record)
+
+    def on_start(self, task_id: str, try_number: int) -> None:
+        self.running = task_id
+        self.started[task_id] = self.clock()
+        self.ended.pop(task_id, None)
+        self.console.say(task_started(self.now(), task_id, try_number))
+
+    def on_end(self, task_id: str, state: str, error: BaseException | str | None = None,
+               failed: bool = False) -> None:
+        begun = self.started.get(task_id)
+        self.running = None
+        self.ended[task_id] = state
+        self.console.say(task_ended(self.now(), task_id, state, None if begun is None else self.clock() - begun))
+        if failed:
+            self.failures[task_id] = error_text(error)
+            if state != "failed":  # a final failure's error is said at the end; a retry's only here
+                self.console.say(task_line(self.now(), task_id, "  " + self.failures[task_id]))
+
+
+def airflow_listener(progress: TaskProgress) -> object:
+    """An Airflow listener (the public plugin API: hooks marked with ``airflow.listeners.hookimpl``) that
+    tells ``progress`` when a task starts and ends. Built on call: importing airflow reads its config, which
+    cmd_run sets first. The parameter names are the hook spec's."""
+    from airflow.listeners import hookimpl
+
+    class Listener:
+        @hookimpl
+        def on_task_instance_running(self, previous_state, task_instance) -> None:
+            progress.on_start(task_instance.task_id, task_instance.try_number)
+
+        @hookimpl
+        def on_task_instance_success(self, previous_state, task_instance) -> None:
+            progress.on_end(task_instance.task_id, "success")
+
+        @hookimpl
+        def on_task_instance_skipped(self, previous_state, task_instance) -> None:
+            progress.on_end(task_instance.task_id, "skipped")
+
+        @hookimpl
+        def on_task_instance_failed(self, previous_state, task_instance, error) -> None:
+            # Called for up_for_retry too: the state says which.
+            progress.on_end(task_instance.task_id, state_text(task_instance.state or "failed"), error, failed=True)
+
+    return Listener()
+
+
+def run_log_path(home: Path, at: datetime) -> Path:
+    return home / "logs" / f"make-run-{at:%Y%m%d-%H%M%S}.log"
+
+
+def say_outcome(console: Console, progress: TaskProgress, dr, out: Path, seconds: float,
+                log_path: Path | None) -> None:
+    """After dag.test(): what the listener could not see, the run's state, why it failed, the validation
+    summary, and the output folder last."""
+    # Task order: priority weights sum downstream, so an upstream task weighs more than its downstream ones.
+    tis = sorted(dr.get_task_instances(), key=lambda ti: (-(ti.priority_weight or 0), ti.task_id))
+    for ti in tis:
+        state = state_text(ti.state)
+        if ti.task_id in progress.started and progress.ended.get(ti.task_id) != state:
+            # Ended outside the task runner's hooks (dag.test() caught an error around the task).
+            took = (ti.end_date - ti.start_date).total_seconds() if ti.start_date and ti.end_date else None
+            console.say(task_ended(datetime.now(), ti.task_id, state, took))
+    not_run = {ti.task_id: state_text(ti.state) for ti in tis if ti.task_id not in progress.started}
+    for line in not_run_lines(not_run):
+        console.say(line)
+    console.say(f"DAG run {dr.run_id}: {state_text(dr.state)} in {seconds_text(seconds)}")
+    for ti in tis:
+        if state_text(ti.state) == "failed":
+            console.say(f"failed: {ti.task_id}: {progress.failures.get(ti.task_id, error_text(None))}")
+    if state_text(dr.state) != "success" and log_path is not None:
+        console.say(f"log: {log_path}")
+    record_path = out / VALIDATION_FILE
+    if record_path.exists():
+        try:  # validated where it is read; the error names the file and the field
+            lines = validation_lines(read_record(record_path).model_dump(mode="json"), record_path)
+        except ValidationFileError as exc:
+            lines = [f"validation: unreadable: {exc}"]
+    else:
+        lines = [f"validation: none ({record_path} was not written)"]
+    report = out / REPORT_FILE
+    for line in lines + output_lines(out, out.is_dir(), report if report.exists() else None):
+        console.say(line)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     try:
         conf = json.loads(args.conf or "{}")
@@ -50,35 +319,33 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("CONF must be a JSON object of DAG params", file=sys.stderr)
         return 2
     conf.setdefault("seconds_per_group", 0)
-    try:
-        broker = LocalBroker(port=args.port).start()
-    except BrokerStartError as exc:
-        print(f"cannot start the local Kafka broker: {exc}", file=sys.stderr)
-        return 2
-    airflow_home.migrate()
-    os.environ.update(airflow_home.airflow_env())
-    for key, value in airflow_home.connection_env(broker.bootstrap).items():
-        os.environ.setdefault(key, value)  # a connection the user set wins
-    sys.stdout.reconfigure(line_buffering=True)  # task logs appear as they happen, also through a pipe
-    dr, out = run_dag(conf)
-    states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
-    print(f"\nDAG run {dr.run_id}: {dr.state}")
-    for task_id, state in states.items():
-        print(f"  {task_id}: {state}")
-    report = out / VALIDATION_FILE
-    if report.exists():
-        data = json.loads(report.read_text())
-        print(f"validation: {'PASS' if data['passed'] else 'FAIL'} ({report})")
-        for part in ("cpu_mem", "net_disk"):
-            p = data[part]
-            if p["status"] == "not applicable":
-                print(f"  {part}: not applicable ({p['reason']})")
-            else:
-                print(f"  {part}: {p['status'].upper()} expected={p['expected_rows']} produced={p['produced_rows']} "
-                      f"matching={p['matching']} missing={p['missing']} extra={p['extra']} "
-                      f"mismatches={p['mismatches_per_column']}")
-    print(f"output: {out}" + (f"  (report: {out / 'report.html'})" if (out / "report.html").exists() else ""))
-    return 0 if str(dr.state) == "success" else 1
+    home = Path(args.airflow_home).resolve()
+    log_path = None if args.verbose else run_log_path(home, datetime.now())
+    with airflow_output_to(log_path) as console:
+        if log_path is not None:
+            console.say(f"log: {log_path}  (Airflow, the tasks, spark-submit; VERBOSE=1 shows it here instead)")
+        if args.bootstrap:
+            bootstrap = args.bootstrap
+            console.say(f"Kafka broker: {bootstrap} (given; not started here)")
+        else:
+            try:
+                broker = LocalBroker(port=args.port).start()
+            except BrokerStartError as exc:
+                console.say(f"cannot start the local Kafka broker: {exc}", error=True)
+                return 2
+            bootstrap = broker.bootstrap
+            console.say(f"Kafka broker: {broker.status()}")
+        airflow_home.migrate(home)
+        os.environ.update(airflow_home.airflow_env(home))
+        for key, value in airflow_home.connection_env(bootstrap).items():
+            os.environ.setdefault(key, value)  # a connection the user set wins
+        console.say(f"DAG metrics_replay: one run through dag.test(), params {json.dumps(conf)}")
+        progress = TaskProgress(console)
+        started = time.monotonic()
+        with progress.listening():
+            dr, out = run_dag(conf)
+        say_outcome(console, progress, dr, out, time.monotonic() - started, log_path)
+    return 0 if state_text(dr.state) == "success" else 1
 
 
 def cmd_up(args: argparse.Namespace) -> int:
@@ -119,7 +386,7 @@ def cmd_broker(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    from include import generate
+    from devtools import generate
 
     generate.write_default(Path(args.out), Path(args.expected), Path(args.expected_net_disk), seed=args.seed)
     print(f"wrote {args.out}, {args.expected} and {args.expected_net_disk}")
@@ -127,7 +394,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_reference(args: argparse.Namespace) -> int:
-    from include import reference
+    from devtools import reference
     from include.paths import resolve
 
     spec = reference.WindowSpec(args.window_seconds, args.slide_seconds, args.warmup_windows)
@@ -140,11 +407,16 @@ def cmd_reference(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    p = argparse.ArgumentParser(prog="python -m include.cli", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m devtools.cli", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
     r = sub.add_parser("run", help="one full replay through the DAG (make run)")
     r.add_argument("--conf", default="{}", help="DAG params as a JSON object")
-    r.add_argument("--port", type=int, default=DEFAULT_PORT, help="local broker port")
+    where = r.add_mutually_exclusive_group()
+    where.add_argument("--port", type=int, default=DEFAULT_PORT, help="local broker port (started if needed)")
+    where.add_argument("--bootstrap", help="use the Kafka broker already at HOST:PORT; start none")
+    r.add_argument("--airflow-home", default=str(airflow_home.DEFAULT_HOME),
+                   help="Airflow home (SQLite DB; the run's log goes to its logs/)")
+    r.add_argument("--verbose", action="store_true", help="print Airflow's whole log here, not to a file")
     r.set_defaults(func=cmd_run)
     u = sub.add_parser("up", help="local broker + Airflow UI on 127.0.0.1 (make up)")
     u.add_argument("--port", type=int, default=8080)
@@ -167,13 +439,13 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--dataset", required=True)
     f.add_argument("--out", required=True, help="expected CPU/MEM CSV")
     f.add_argument("--out-net-disk", help="expected NET/DISK CSV (when the dataset has those columns)")
-    f.add_argument("--window-seconds", type=int, default=30)
-    f.add_argument("--slide-seconds", type=int, default=10)
-    f.add_argument("--warmup-windows", type=int, default=2)
-    f.add_argument("--cpu-threshold", type=float, default=80.07)
-    f.add_argument("--mem-threshold", type=float, default=89.36)
-    f.add_argument("--net-threshold", type=float, default=6104.83)
-    f.add_argument("--disk-threshold", type=float, default=1839.94)
+    f.add_argument("--window-seconds", type=int, default=c.WINDOW_SECONDS)
+    f.add_argument("--slide-seconds", type=int, default=c.SLIDE_SECONDS)
+    f.add_argument("--warmup-windows", type=int, default=c.WARMUP_WINDOWS)
+    f.add_argument("--cpu-threshold", type=float, default=c.CPU_THRESHOLD)
+    f.add_argument("--mem-threshold", type=float, default=c.MEM_THRESHOLD)
+    f.add_argument("--net-threshold", type=float, default=c.NET_THRESHOLD)
+    f.add_argument("--disk-threshold", type=float, default=c.DISK_THRESHOLD)
     f.set_defaults(func=cmd_reference)
     args = p.parse_args(argv)
     return args.func(args)

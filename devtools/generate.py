@@ -72,7 +72,7 @@ def write_dataset(path: Path, **kw) -> Path:
 
 def write_default(dataset_path: Path, expected_path: Path, expected_net_disk_path: Path, seed: int = 4) -> None:
     """The shipped default: 20 servers x 1,440 samples with net/disk counters, and its expected outputs."""
-    from include import reference
+    from devtools import reference
 
     write_dataset(dataset_path, seed=seed)
     reference.write_expected(dataset_path, expected_path, expected_net_disk_path)

@@ -2,7 +2,7 @@
 
 `LocalBroker` is one node; `LocalCluster` is three of them forming one quorum, for replication tests.
 A broker may take SASL/PLAIN logins on its client listener instead of PLAINTEXT (`sasl_users`).
-The jars come from `make jars` (mvn, include/infra/kafka-pom.xml). Brokers listen on 127.0.0.1 only;
+The jars come from `make jars` (mvn, devtools/kafka-pom.xml). Brokers listen on 127.0.0.1 only;
 each node's data, config, log and pid file live in one git-ignored folder.
 """
 
@@ -21,12 +21,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from devtools.waiting import WaitTimeout, wait_until
 from include.paths import PROJECT_ROOT
 
 log = logging.getLogger(__name__)
 
 KAFKA_JARS = PROJECT_ROOT / ".cache" / "jars" / "kafka"
-SPARK_KAFKA_JARS = PROJECT_ROOT / ".cache" / "jars" / "spark-kafka"
 DEFAULT_HOME = PROJECT_ROOT / ".kafka" / "default"
 DEFAULT_PORT = 9092
 LOG4J_CONFIG = Path(__file__).with_name("log4j2.properties")
@@ -194,16 +194,17 @@ class LocalBroker:
         return proc
 
     def wait_listening(self, proc: subprocess.Popen, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
+        def listening() -> bool:
+            if proc.poll() is not None:  # no point waiting for a port a dead JVM will never open
                 raise BrokerStartError(f"Kafka broker exited with {proc.returncode}; see {self.log_file}")
-            if port_open(self.port):
-                log.info("Kafka broker up at %s (pid %d, data in %s)", self.bootstrap, proc.pid, self.home)
-                return
-            time.sleep(0.3)
-        self.stop()
-        raise BrokerStartError(f"Kafka broker not listening on {self.bootstrap} after {timeout:g} s; see {self.log_file}")
+            return port_open(self.port)
+
+        try:
+            wait_until(listening, timeout, interval=0.3, what=f"the Kafka broker to listen on {self.bootstrap}")
+        except WaitTimeout as exc:
+            self.stop()
+            raise BrokerStartError(f"{exc}; see {self.log_file}") from exc
+        log.info("Kafka broker up at %s (pid %d, data in %s)", self.bootstrap, proc.pid, self.home)
 
     def start(self, timeout: float = 90.0) -> LocalBroker:
         if self.running():
@@ -218,14 +219,19 @@ class LocalBroker:
             self.pid_file.unlink(missing_ok=True)
             return
         os.killpg(pid, signal.SIGKILL if hard else signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.pid() is not None:
+
+        def gone() -> bool:
             try:
-                os.waitpid(pid, os.WNOHANG)
+                os.waitpid(pid, os.WNOHANG)  # reap it if it is our child (a zombie still "exists")
             except ChildProcessError:
                 pass
-            time.sleep(0.2)
-        if self.pid() is not None:
+            return self.pid() is None
+
+        try:
+            wait_until(gone, timeout, interval=0.2, what=f"the Kafka broker at {self.bootstrap} (pid {pid}) to exit")
+        except WaitTimeout:
+            log.warning("Kafka broker at %s (pid %d) still running after %g s; killing it", self.bootstrap, pid,
+                        timeout)
             os.killpg(pid, signal.SIGKILL)
         self.pid_file.unlink(missing_ok=True)
         log.info("Kafka broker at %s stopped", self.bootstrap)
@@ -294,18 +300,20 @@ class LocalCluster:
         from confluent_kafka.admin import AdminClient
 
         admin = AdminClient({"bootstrap.servers": self.bootstrap, "log.connection.close": False})
-        deadline = time.monotonic() + timeout
         seen = 0
-        while time.monotonic() < deadline:
-            try:
-                seen = len(admin.list_topics(timeout=5).brokers)
-            except KafkaException:
-                seen = 0
-            if seen >= count:
-                return
-            time.sleep(0.5)
-        raise BrokerStartError(f"Kafka cluster at {self.bootstrap} lists {seen} of {count} brokers after "
-                               f"{timeout:g} s; see the server.log files in {self.home}")
+
+        def all_listed() -> bool:
+            nonlocal seen
+            seen = 0  # until the metadata answers
+            seen = len(admin.list_topics(timeout=5).brokers)
+            return seen >= count
+
+        try:
+            wait_until(all_listed, timeout, interval=0.5, what=f"{count} brokers in the metadata of {self.bootstrap}",
+                       ignore=(KafkaException,))
+        except WaitTimeout as exc:
+            raise BrokerStartError(f"Kafka cluster at {self.bootstrap} lists {seen} of {count} brokers after "
+                                   f"{timeout:g} s; see the server.log files in {self.home}") from exc
 
     def stop(self, hard: bool = False) -> None:
         with ThreadPoolExecutor(self.size) as pool:

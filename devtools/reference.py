@@ -24,25 +24,19 @@ from decimal import Decimal
 
 from pathlib import Path
 
+from include import contract as c
+from include.contract import (ALERT_BOTH, ALERT_CPU, ALERT_DISK, ALERT_MEM, ALERT_NET, ALERT_NET_DISK, CPU_MEM_HEADER,
+                              NET_DISK_HEADER)
 from include.dataset import Dataset, format_time_of_day, load
 from include.formatting import as_float32, csv_text, float32_text, float64_text, round_half_up
 from include.paths import write_atomically
 
-CPU_MEM_HEADER = ("server_id", "window_start", "window_end", "avg_cpu", "avg_mem", "alert")
-NET_DISK_HEADER = ("server_id", "window_start", "window_end", "max_net_in", "max_disk_io", "alert")
-ALERT_BOTH = "CPU and Memory spike"
-ALERT_MEM = "Memory saturation suspected"
-ALERT_CPU = "CPU spike suspected"
-ALERT_NET_DISK = "Network flood + Disk thrash suspected"
-ALERT_NET = "Possible DDoS"
-ALERT_DISK = "Disk thrash suspected"
-
 
 @dataclass(frozen=True)
 class WindowSpec:
-    window_seconds: int = 30
-    slide_seconds: int = 10
-    warmup_windows: int = 2
+    window_seconds: int = c.WINDOW_SECONDS
+    slide_seconds: int = c.SLIDE_SECONDS
+    warmup_windows: int = c.WARMUP_WINDOWS
 
     def starts_containing(self, second: int, origin: int) -> list[int]:
         """Starts of every window that holds ``second``."""
@@ -131,8 +125,9 @@ def net_disk_rows(ds: Dataset, spec: WindowSpec, net_threshold: float,
 
 
 def write_expected(dataset_path: Path, cpu_mem_path: Path, net_disk_path: Path | None,
-                   spec: WindowSpec = WindowSpec(), cpu_threshold: float = 80.07, mem_threshold: float = 89.36,
-                   net_threshold: float = 6104.83, disk_threshold: float = 1839.94) -> Dataset:
+                   spec: WindowSpec = WindowSpec(), cpu_threshold: float = c.CPU_THRESHOLD,
+                   mem_threshold: float = c.MEM_THRESHOLD, net_threshold: float = c.NET_THRESHOLD,
+                   disk_threshold: float = c.DISK_THRESHOLD) -> Dataset:
     """Write a dataset's expected outputs (NET/DISK only when it has those columns and a path is given)."""
     ds = load(dataset_path)
     write_atomically(cpu_mem_path, csv_text(CPU_MEM_HEADER, cpu_mem_rows(ds, spec, cpu_threshold, mem_threshold)))

@@ -12,11 +12,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from include.infra.kafka import free_port, port_open
+from devtools.kafka import free_port, port_open
+from devtools.waiting import WaitTimeout, wait_until
 
 log = logging.getLogger(__name__)
 
@@ -76,16 +76,19 @@ class LocalSparkCluster:
             return ""
 
     def _wait(self, ready, proc: subprocess.Popen, name: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                self.stop()
+        def up() -> bool:
+            if proc.poll() is not None:  # it will never become ready
                 raise SparkClusterError(f"Spark {name} exited with {proc.returncode}: {self._log(name)[-2000:]}")
-            if ready():
-                return
-            time.sleep(0.3)
-        self.stop()
-        raise SparkClusterError(f"Spark {name} not ready after {timeout:g} s: {self._log(name)[-2000:]}")
+            return ready()
+
+        try:
+            wait_until(up, timeout, interval=0.3, what=f"the Spark {name} in {self.home} to be ready")
+        except WaitTimeout as exc:
+            self.stop()
+            raise SparkClusterError(f"{exc}: {self._log(name)[-2000:]}") from exc
+        except SparkClusterError:
+            self.stop()
+            raise
 
     def stop(self) -> None:
         for proc in reversed(self._procs):

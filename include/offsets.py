@@ -9,17 +9,24 @@ and the job checks that it read as many records as were acknowledged.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, NonNegativeInt, StringConstraints
+
+from include.handoff import read_model
 from include.paths import write_atomically
-
-RUN_HEADER = "replay-run"  # the Airflow run id, for people reading the topics
-ATTEMPT_HEADER = "replay-attempt"  # one produce attempt of that run; what the Spark job filters on
 
 
 class ManifestError(ValueError):
     """A manifest that is missing, malformed, or does not describe a complete produce."""
+
+
+def _ordered(span: list[int]) -> list[int]:
+    if span[0] > span[1]:
+        raise ValueError(f"start offset {span[0]} is after end offset {span[1]}")
+    return span
 
 
 @dataclass
@@ -53,9 +60,20 @@ class OffsetTracker:
         return sum(self.acked.values())
 
 
-@dataclass
-class Manifest:
-    """What one successful produce attempt wrote; the contract between produce_metrics and the Spark job."""
+# [start, end) offsets of one partition: start inclusive, end exclusive, as Spark's Kafka source takes them.
+Span = Annotated[list[NonNegativeInt], Field(min_length=2, max_length=2), AfterValidator(_ordered)]
+# Partitions are JSON object keys, so strings; Spark's offset JSON needs them to be numbers.
+PartitionKey = Annotated[str, StringConstraints(pattern=r"^[0-9]+$")]
+
+
+class Manifest(BaseModel):
+    """What one successful produce attempt wrote; the contract between produce_metrics and the Spark job.
+
+    Written as manifest.json by produce_metrics, read back (and validated) by the Spark job and validate_output.
+    """
+
+    # Strict: the file is written by this model, so anything it would have to coerce is a broken file.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     run_id: str
     attempt_id: str
@@ -64,8 +82,8 @@ class Manifest:
     first_second: int
     has_net_disk: bool
     # topic -> partition (as str, JSON keys) -> [start, end) offsets
-    offsets: dict[str, dict[str, list[int]]]
-    counts: dict[str, int]
+    offsets: dict[str, dict[PartitionKey, Span]]
+    counts: dict[str, NonNegativeInt]
 
     @classmethod
     def from_tracker(cls, tracker: OffsetTracker, **kw) -> Manifest:
@@ -83,17 +101,11 @@ class Manifest:
         return json.dumps(start, sort_keys=True), json.dumps(end, sort_keys=True)
 
     def write(self, path: Path) -> Path:
-        write_atomically(path, json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
+        # json.dumps rather than model_dump_json: sorted keys, the shape the file has always had.
+        write_atomically(path, json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True) + "\n")
         return path
 
     @classmethod
     def read(cls, path: Path | str) -> Manifest:
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            return cls(**data)
-        except FileNotFoundError:
-            raise ManifestError(f"{path}: no manifest; did produce_metrics succeed for this run?") from None
-        except (json.JSONDecodeError, TypeError) as exc:
-            raise ManifestError(f"{path}: malformed manifest: {exc}") from None
-
+        """The manifest at ``path``, validated; ManifestError naming the file (and field) otherwise."""
+        return read_model(path, cls, ManifestError, "no manifest; did produce_metrics succeed for this run?")

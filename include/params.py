@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from airflow.sdk import Param
 
+from include import contract as c
 from include.paths import PathNotAllowed, confined
 
 
@@ -37,19 +38,19 @@ def replay_params() -> dict[str, Param]:
             1.0, type="number", minimum=0, maximum=3600, title="Seconds per timestamp group",
             description="Replay pace: one timestamp group every this many seconds (1.0 as recorded by the seed); "
                         "0 sends as fast as possible."),
-        "cpu_threshold": Param(80.07, type="number", minimum=0, maximum=100, title="CPU alert threshold (%)",
+        "cpu_threshold": Param(c.CPU_THRESHOLD, type="number", minimum=0, maximum=100, title="CPU alert threshold (%)",
                                description="A window alerts when avg_cpu >= this."),
-        "mem_threshold": Param(89.36, type="number", minimum=0, maximum=100, title="Memory alert threshold (%)",
+        "mem_threshold": Param(c.MEM_THRESHOLD, type="number", minimum=0, maximum=100, title="Memory alert threshold (%)",
                                description="A window alerts when avg_mem >= this."),
-        "net_threshold": Param(6104.83, type="number", minimum=0, title="Network-in alert threshold",
+        "net_threshold": Param(c.NET_THRESHOLD, type="number", minimum=0, title="Network-in alert threshold",
                                description="A window alerts when max_net_in >= this."),
-        "disk_threshold": Param(1839.94, type="number", minimum=0, title="Disk I/O alert threshold",
+        "disk_threshold": Param(c.DISK_THRESHOLD, type="number", minimum=0, title="Disk I/O alert threshold",
                                 description="A window alerts when max_disk_io >= this."),
-        "window_seconds": Param(30, type="integer", minimum=1, maximum=86400, title="Window length (s)",
+        "window_seconds": Param(c.WINDOW_SECONDS, type="integer", minimum=1, maximum=86400, title="Window length (s)",
                                 description="Length of each sliding window; a multiple of the slide."),
-        "slide_seconds": Param(10, type="integer", minimum=1, maximum=86400, title="Window slide (s)",
+        "slide_seconds": Param(c.SLIDE_SECONDS, type="integer", minimum=1, maximum=86400, title="Window slide (s)",
                                description="A new window starts every this many seconds; at most the window."),
-        "warmup_windows": Param(2, type="integer", minimum=0, maximum=1000, title="Warm-up windows",
+        "warmup_windows": Param(c.WARMUP_WINDOWS, type="integer", minimum=0, maximum=1000, title="Warm-up windows",
                                 description="Leading (partial) windows dropped per server."),
         "partitions": Param(1, type="integer", minimum=1, maximum=1000, title="Partitions",
                             description="Partitions of a topic that ensure_topics creates (existing topics "

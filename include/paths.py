@@ -21,10 +21,6 @@ OUTPUT_DIR = PROJECT_ROOT / "output"
 DEFAULT_DATASET = DATA_DIR / "metrics.csv"
 DEFAULT_EXPECTED = DATA_DIR / "metrics_expected.csv"
 DEFAULT_EXPECTED_NET_DISK = DATA_DIR / "metrics_net_disk_expected.csv"
-CPU_MEM_FILE = "cpu_mem.csv"
-NET_DISK_FILE = "net_disk.csv"
-MANIFEST_FILE = "manifest.json"
-VALIDATION_FILE = "validation.json"
 
 
 def resolve(path: str | os.PathLike[str]) -> Path:

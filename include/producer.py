@@ -18,19 +18,13 @@ from datetime import datetime
 from confluent_kafka import KafkaError, Producer
 
 from include.dataset import Dataset
-from include.offsets import ATTEMPT_HEADER, RUN_HEADER, Manifest, OffsetTracker
+from include.contract import ATTEMPT_HEADER, RUN_HEADER, TOPIC_FIELDS
+from include.offsets import Manifest, OffsetTracker
 from include.pacing import Pacer
-from include.topics import CPU_TOPIC, DISK_TOPIC, MEM_TOPIC, NET_TOPIC, client_logger
+from include.topics import client_logger
 
 log = logging.getLogger(__name__)
 
-# Which dataset fields go to which topic, as in the seed.
-TOPIC_FIELDS: dict[str, tuple[str, ...]] = {
-    CPU_TOPIC: ("cpu_pct",),
-    MEM_TOPIC: ("mem_pct",),
-    NET_TOPIC: ("net_in", "net_out"),
-    DISK_TOPIC: ("disk_io",),
-}
 # Delivery guarantees are not negotiable; everything else the connection extra may tune.
 ENFORCED = {"enable.idempotence": True, "acks": "all"}
 DEFAULTS = {"log.connection.close": False, "linger.ms": 20, "batch.num.messages": 10000, "compression.type": "lz4",

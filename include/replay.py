@@ -11,8 +11,8 @@ import logging
 from dataclasses import asdict
 from datetime import datetime, timezone
 
-from include.paths import CPU_MEM_FILE, MANIFEST_FILE, VALIDATION_FILE, PathNotAllowed, confined, output_dir_for
-from include.topics import TOPICS
+from include.contract import CPU_MEM_FILE, MANIFEST_FILE, REPORT_FILE, TOPICS, VALIDATION_FILE
+from include.paths import PathNotAllowed, confined, output_dir_for
 
 log = logging.getLogger("metrics_replay")
 
@@ -26,11 +26,18 @@ def fail_without_retry(message: str):
 
 
 def kafka_config(conn_id: str) -> dict:
-    """The librdkafka config held in the extra of Airflow connection ``conn_id`` (type kafka)."""
+    """The librdkafka config of Airflow connection ``conn_id`` (type kafka), exactly as the Kafka provider builds
+    it for its own clients: the extra, with allow-listed callbacks resolved and the managed-token callback of
+    Google Managed Kafka or Amazon MSK IAM added.
+
+    The provider has no public method that returns this dict (its public ``get_conn`` returns a client built
+    from it), and the replay needs the dict itself: its admin client and producer add their own logger, error
+    callback and enforced delivery settings, and the Spark job gets the security settings. So this is the one
+    call of a provider underscore method in the project, here and nowhere else.
+    tests/test_provider_contract.py fails loudly when a provider upgrade changes what it relies on."""
     from airflow.providers.apache.kafka.hooks.base import KafkaBaseHook
 
-    hook = KafkaBaseHook(kafka_config_id=conn_id)
-    return hook._build_config()  # the provider's own reading of the extra, callbacks resolved
+    return KafkaBaseHook(kafka_config_id=conn_id)._build_config()
 
 
 def check_broker(conn_id: str, params: dict | None = None, timeout: float = 10.0) -> dict:
@@ -79,13 +86,16 @@ def produce_metrics(conn_id: str, dataset_path: str, output_dir: str | None, run
                     seconds_per_group: float) -> dict:
     """Stream the dataset; write the manifest of exactly what was written; return its path."""
     from include import dataset, producer
+    from include.paths import resolve
 
     config = kafka_config(conn_id)
     # Checked again where they are used, not only in check_broker: a task can be run on its own.
     try:
         path = confined(dataset_path, "dataset_path", "data")
+        # A folder or glob is confined file by file as well: any file in it may be a symlink to elsewhere.
+        files = [confined(f, "dataset_path", "data") for f in dataset.resolve_files(dataset_path, resolve)]
         out = confined(output_dir_for(output_dir, run_id), "output_dir", "output")
-        ds = dataset.load(path)  # the whole file is checked before the first message goes out
+        ds = dataset.load(files)  # every file is checked whole before the first message goes out
     except (PathNotAllowed, dataset.DatasetError) as exc:
         fail_without_retry(f"cannot replay: {exc}")
     log.info("Producing %s (%d rows, %d servers, %d groups) to %s at %g s per group", path, ds.rows,
@@ -135,7 +145,7 @@ def validate_output(output_dir: str, expected_path: str, expected_net_disk_path:
                      "run_id": run_id})
         fail_without_retry(message)
     report_path = result.write(out / VALIDATION_FILE, about())
-    html_path = reports.write(out / reports.REPORT_FILE, result.to_dict(), out / CPU_MEM_FILE, run_id,
+    html_path = reports.write(out / REPORT_FILE, result.record(), out / CPU_MEM_FILE, run_id,
                               cpu_threshold, mem_threshold)
     for part, report in (("cpu_mem", result.cpu_mem), ("net_disk", result.net_disk)):
         if report is None:

@@ -8,17 +8,18 @@ overview of all servers as small multiples.
 from __future__ import annotations
 
 import html
-import json
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from include.paths import VALIDATION_FILE, write_atomically
-
-REPORT_FILE = "report.html"
+from include.contract import REPORT_FILE, VALIDATION_FILE
+from include.paths import write_atomically
+from include.validation import (ComparedPart, ErrorPart, NotApplicablePart, Part, ValidationFileError,
+                                ValidationRecord, read_record)
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:24px;color:#222}
@@ -33,38 +34,39 @@ def _status_class(status: str) -> str:
     return {"pass": "pass", "fail": "fail"}.get(status, "na")
 
 
-def summary_table(validation: dict) -> str:
+def _parts(validation: ValidationRecord) -> tuple[tuple[str, Part], ...]:
+    return (("cpu_mem", validation.cpu_mem), ("net_disk", validation.net_disk))
+
+
+def summary_table(validation: ValidationRecord) -> str:
     """The per-output summary as an HTML table (the numbers of validation.json)."""
     rows = []
-    for part in ("cpu_mem", "net_disk"):
-        p = validation.get(part)
-        if p is None:
+    for part, p in _parts(validation):
+        cls = _status_class(p.status)
+        if not isinstance(p, ComparedPart):  # not applicable, or not compared at all: the reason says why
+            rows.append(f'<tr><td class="l">{part}</td><td class="l {cls}">{html.escape(p.status)}</td>'
+                        f'<td colspan="6" class="l">{html.escape(p.reason)}</td></tr>')
             continue
-        status = p["status"]
-        cls = _status_class(status)
-        if status == "not applicable":
-            rows.append(f'<tr><td class="l">{part}</td><td class="l {cls}">{html.escape(status)}</td>'
-                        f'<td colspan="6" class="l">{html.escape(p.get("reason", ""))}</td></tr>')
-            continue
-        mism = ", ".join(f"{html.escape(c)}={n}" for c, n in p["mismatches_per_column"].items())
-        rows.append(f'<tr><td class="l">{part}</td><td class="l {cls}">{status.upper()}</td>'
-                    f'<td>{p["expected_rows"]}</td><td>{p["produced_rows"]}</td><td>{p["matching"]}</td>'
-                    f'<td>{p["missing"]}</td><td>{p["extra"]}</td><td class="l">{mism}</td></tr>')
+        mism = ", ".join(f"{html.escape(c)}={n}" for c, n in p.mismatches_per_column.items())
+        rows.append(f'<tr><td class="l">{part}</td><td class="l {cls}">{p.status.upper()}</td>'
+                    f'<td>{p.expected_rows}</td><td>{p.produced_rows}</td><td>{p.matching}</td>'
+                    f'<td>{p.missing}</td><td>{p.extra}</td><td class="l">{mism}</td></tr>')
     head = ('<tr><th class="l">output</th><th class="l">status</th><th>expected</th><th>produced</th>'
             '<th>matching</th><th>missing</th><th>extra</th><th class="l">mismatches per column</th></tr>')
     return f"<table>{head}{''.join(rows)}</table>"
 
 
-def mismatch_table(validation: dict) -> str:
+def mismatch_table(validation: ValidationRecord) -> str:
     rows = []
-    for part in ("cpu_mem", "net_disk"):
-        p = validation.get(part) or {}
-        for m in p.get("first_mismatches", []):
-            rows.append(f'<tr><td class="l">{part}</td><td class="l">{html.escape(" / ".join(m["key"]))}</td>'
-                        f'<td class="l">{html.escape(m["column"])}</td><td>{html.escape(m["expected"])}</td>'
-                        f'<td>{html.escape(m["produced"])}</td></tr>')
-        for kind in ("missing", "extra"):
-            for key in p.get(f"first_{kind}", []):
+    for part, p in _parts(validation):
+        if not isinstance(p, ComparedPart):
+            continue
+        for m in p.first_mismatches:
+            rows.append(f'<tr><td class="l">{part}</td><td class="l">{html.escape(" / ".join(m.key))}</td>'
+                        f'<td class="l">{html.escape(m.column)}</td><td>{html.escape(m.expected)}</td>'
+                        f'<td>{html.escape(m.produced)}</td></tr>')
+        for kind, keys in (("missing", p.first_missing), ("extra", p.first_extra)):
+            for key in keys:
                 rows.append(f'<tr><td class="l">{part}</td><td class="l">{html.escape(" / ".join(key))}</td>'
                             f'<td class="l">({kind} window)</td><td></td><td></td></tr>')
     if not rows:
@@ -121,10 +123,11 @@ def overview_figure(df: pd.DataFrame, cpu_threshold: float, mem_threshold: float
     return fig
 
 
-def render(validation: dict, cpu_mem_csv: Path, run_id: str, cpu_threshold: float, mem_threshold: float) -> str:
-    verdict = "PASS" if validation["passed"] else "FAIL"
+def render(validation: ValidationRecord, cpu_mem_csv: Path, run_id: str, cpu_threshold: float,
+           mem_threshold: float) -> str:
+    verdict = "PASS" if validation.passed else "FAIL"
     parts = [f"<h1>Replay validation: {html.escape(run_id)} "
-             f'<span class="{"pass" if validation["passed"] else "fail"}">{verdict}</span></h1>',
+             f'<span class="{"pass" if validation.passed else "fail"}">{verdict}</span></h1>',
              "<h2>Summary</h2>", summary_table(validation), "<h2>First mismatches</h2>", mismatch_table(validation)]
     if Path(cpu_mem_csv).is_file():
         df = _windows(cpu_mem_csv)
@@ -141,7 +144,7 @@ def render(validation: dict, cpu_mem_csv: Path, run_id: str, cpu_threshold: floa
             f"</title><style>{STYLE}</style></head><body>{''.join(parts)}</body></html>\n")
 
 
-def write(path: Path, validation: dict, cpu_mem_csv: Path, run_id: str, cpu_threshold: float,
+def write(path: Path, validation: ValidationRecord, cpu_mem_csv: Path, run_id: str, cpu_threshold: float,
           mem_threshold: float) -> Path:
     write_atomically(path, render(validation, cpu_mem_csv, run_id, cpu_threshold, mem_threshold))
     return path
@@ -149,55 +152,85 @@ def write(path: Path, validation: dict, cpu_mem_csv: Path, run_id: str, cpu_thre
 
 @dataclass
 class RunRow:
+    """One output folder on the runs page: its validation.json, or why that file could not be read."""
+
     folder: str
-    run_id: str
-    passed: bool
-    cpu_mem: dict
-    net_disk: dict
-    duration_seconds: float | None
-    validated_at: str | None
     has_report: bool
+    record: ValidationRecord | None  # None: the file is unreadable or malformed, ``problem`` says how
+    problem: str | None = None
+    # When it was validated (from the record), else when the file was last written: the page's order.
+    when: str = ""
+
+    @property
+    def run_id(self) -> str:
+        return (self.record.run_id if self.record else None) or self.folder
+
+    def to_json(self) -> dict:
+        """The row as the page's JSON API serves it."""
+        return {"folder": self.folder, "run_id": self.run_id, "has_report": self.has_report,
+                "problem": self.problem,
+                "validation": self.record.model_dump(mode="json", exclude_unset=True) if self.record else None}
 
 
 def list_runs(output_root: Path) -> list[RunRow]:
-    """Every replay under ``output_root`` that reached validation, newest first."""
+    """Every replay under ``output_root`` that reached validation, newest first.
+
+    A validation.json that cannot be read or is malformed is listed too, with the reason: a run that
+    vanished from the page would look like a run that never happened."""
     rows = []
     for vfile in Path(output_root).glob(f"*/{VALIDATION_FILE}"):
-        try:
-            data = json.loads(vfile.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            continue  # unreadable: not listed, never served
         folder = vfile.parent
-        rows.append(RunRow(folder=folder.name, run_id=data.get("run_id") or folder.name, passed=bool(data["passed"]),
-                           cpu_mem=data.get("cpu_mem", {}), net_disk=data.get("net_disk", {}),
-                           duration_seconds=data.get("duration_seconds"), validated_at=data.get("validated_at"),
-                           has_report=(folder / REPORT_FILE).is_file()))
-    rows.sort(key=lambda r: (r.validated_at or "", r.folder), reverse=True)
+        has_report = (folder / REPORT_FILE).is_file()
+        try:
+            record = read_record(vfile)
+        except ValidationFileError as exc:
+            rows.append(RunRow(folder=folder.name, has_report=has_report, record=None, problem=str(exc),
+                               when=_modified(vfile)))
+            continue
+        rows.append(RunRow(folder=folder.name, has_report=has_report, record=record,
+                           when=record.validated_at or _modified(vfile)))
+    rows.sort(key=lambda r: (r.when, r.folder), reverse=True)
     return rows
 
 
-def _counts(part: dict) -> str:
-    if not part:
+def _modified(path: Path) -> str:
+    """The file's mtime in validated_at's format (UTC ISO 8601), so both sort together; "" when unknown."""
+    try:
+        return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
+    except OSError:
         return ""
-    if part.get("status") == "not applicable":
+
+
+def _counts(part: Part) -> str:
+    if isinstance(part, NotApplicablePart):
         return "not applicable"
-    if part.get("status") == "error":
-        return f"not compared: {part.get('reason', '')}"
-    return (f"{part['matching']}/{part['expected_rows']} matching, produced {part['produced_rows']}, "
-            f"missing {part['missing']}, extra {part['extra']}")
+    if isinstance(part, ErrorPart):
+        return f"not compared: {part.reason}"
+    return (f"{part.matching}/{part.expected_rows} matching, produced {part.produced_rows}, "
+            f"missing {part.missing}, extra {part.extra}")
+
+
+def _run_row(r: RunRow) -> str:
+    link = f'<a href="runs/{html.escape(r.folder)}/report">report</a>' if r.has_report else ""
+    if r.record is None:
+        # The folder stands in for the run id, which is in the file that could not be read.
+        return (f'<tr class="unreadable" data-folder="{html.escape(r.folder)}">'
+                f'<td class="l">{html.escape(r.folder)}</td><td class="l fail">UNREADABLE</td>'
+                f'<td colspan="4" class="l problem">{html.escape(r.problem or "")}</td>'
+                f'<td class="l"></td><td class="l">{link}</td></tr>')
+    v = r.record
+    verdict = '<span class="pass">PASS</span>' if v.passed else '<span class="fail">FAIL</span>'
+    duration = f"{v.duration_seconds:.0f} s" if v.duration_seconds is not None else ""
+    return (f'<tr data-run-id="{html.escape(r.run_id)}" data-folder="{html.escape(r.folder)}">'
+            f'<td class="l">{html.escape(r.run_id)}</td>'
+            f'<td class="l">{verdict}</td><td class="l cpu-mem">{html.escape(_counts(v.cpu_mem))}</td>'
+            f'<td class="l net-disk">{html.escape(_counts(v.net_disk))}</td><td>{duration}</td>'
+            f'<td class="l">{html.escape(v.validated_at or "")}</td><td class="l">{link}</td></tr>')
 
 
 def runs_page(runs: list[RunRow]) -> str:
     """The plugin's "Replay validation" page: one row per run, linking to its report (relative links)."""
-    body = []
-    for r in runs:
-        verdict = '<span class="pass">PASS</span>' if r.passed else '<span class="fail">FAIL</span>'
-        link = (f'<a href="runs/{html.escape(r.folder)}/report">report</a>' if r.has_report else "")
-        duration = f"{r.duration_seconds:.0f} s" if r.duration_seconds is not None else ""
-        body.append(f'<tr data-run-id="{html.escape(r.run_id)}"><td class="l">{html.escape(r.run_id)}</td>'
-                    f'<td class="l">{verdict}</td><td class="l cpu-mem">{html.escape(_counts(r.cpu_mem))}</td>'
-                    f'<td class="l net-disk">{html.escape(_counts(r.net_disk))}</td><td>{duration}</td>'
-                    f'<td class="l">{html.escape(r.validated_at or "")}</td><td class="l">{link}</td></tr>')
+    body = [_run_row(r) for r in runs]
     table = ('<table><tr><th class="l">run</th><th class="l">result</th><th class="l">cpu_mem</th>'
              '<th class="l">net_disk</th><th>duration</th><th class="l">validated at</th><th class="l"></th></tr>'
              + "".join(body) + "</table>") if body else "<p>No replay has been validated yet.</p>"

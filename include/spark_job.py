@@ -4,8 +4,10 @@ Usage (the DAG's window_metrics task submits it this way)::
 
     spark-submit --master 'local[*]' --jars '.cache/jars/spark-kafka/*.jar' include/spark_job.py \\
         --manifest output/<run>/manifest.json --output-dir output/<run> \\
-        [--window-seconds 30] [--slide-seconds 10] [--warmup-windows 2] \\
-        [--cpu-threshold 80.07] [--mem-threshold 89.36]
+        [--window-seconds N] [--slide-seconds N] [--warmup-windows N] \\
+        [--cpu-threshold X] [--mem-threshold X] [--net-threshold X] [--disk-threshold X]
+
+(the defaults are the output contract's, include/contract.py)
 
 It reads topic-cpu and topic-mem (and topic-net and topic-disk, for net_disk.csv) with Spark's own Kafka
 source between the offsets the producer recorded, keeps only records whose ``replay-attempt`` header is
@@ -38,13 +40,14 @@ from pyspark.sql import Column, DataFrame, Observation, SparkSession, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from include.offsets import ATTEMPT_HEADER, Manifest, ManifestError
+from include import contract as c
+from include.contract import (ALERT_BOTH, ALERT_CPU, ALERT_DISK, ALERT_MEM, ALERT_NET, ALERT_NET_DISK, ATTEMPT_HEADER,
+                              CPU_MEM_FILE, CPU_MEM_HEADER, CPU_TOPIC, DISK_TOPIC, MEM_TOPIC, NET_DISK_FILE,
+                              NET_DISK_HEADER, NET_TOPIC)
 from include.formatting import csv_text
-from include.paths import CPU_MEM_FILE, NET_DISK_FILE, concatenate_atomically, run_folder_name
-from include.reference import (ALERT_BOTH, ALERT_CPU, ALERT_DISK, ALERT_MEM, ALERT_NET, ALERT_NET_DISK,
-                               CPU_MEM_HEADER, NET_DISK_HEADER)
-from include.topics import (CPU_TOPIC, DISK_TOPIC, MEM_TOPIC, NET_TOPIC, SECURITY_ENV, UnsupportedSecurity,
-                            java_security)
+from include.offsets import Manifest, ManifestError
+from include.paths import concatenate_atomically, run_folder_name
+from include.topics import SECURITY_ENV, UnsupportedSecurity, java_security
 
 log = logging.getLogger("metrics_replay.spark_job")
 
@@ -129,8 +132,9 @@ def _output(kept: DataFrame, columns: list[Column]) -> DataFrame:
     ).orderBy("server_id", "window_start")
 
 
-def window_cpu_mem(samples: DataFrame, origin_second: int, window_seconds: int = 30, slide_seconds: int = 10,
-                   warmup_windows: int = 2, cpu_threshold: float = 80.07, mem_threshold: float = 89.36) -> DataFrame:
+def window_cpu_mem(samples: DataFrame, origin_second: int, window_seconds: int = c.WINDOW_SECONDS,
+                   slide_seconds: int = c.SLIDE_SECONDS, warmup_windows: int = c.WARMUP_WINDOWS,
+                   cpu_threshold: float = c.CPU_THRESHOLD, mem_threshold: float = c.MEM_THRESHOLD) -> DataFrame:
     """The seed's windowed CPU/MEM aggregation, as output-ready strings, sorted by server_id, window_start.
 
     ``samples``: server_id, event_second (int), cpu_pct (float), mem_pct (float); a null metric is ignored.
@@ -149,9 +153,9 @@ def window_cpu_mem(samples: DataFrame, origin_second: int, window_seconds: int =
                           float32_text(F.col("avg_mem")).alias("avg_mem"), alert.alias("alert")])
 
 
-def window_net_disk(samples: DataFrame, origin_second: int, window_seconds: int = 30, slide_seconds: int = 10,
-                    warmup_windows: int = 2, net_threshold: float = 6104.83,
-                    disk_threshold: float = 1839.94) -> DataFrame:
+def window_net_disk(samples: DataFrame, origin_second: int, window_seconds: int = c.WINDOW_SECONDS,
+                    slide_seconds: int = c.SLIDE_SECONDS, warmup_windows: int = c.WARMUP_WINDOWS,
+                    net_threshold: float = c.NET_THRESHOLD, disk_threshold: float = c.DISK_THRESHOLD) -> DataFrame:
     """Windowed NET/DISK maxima (64-bit) and flood/thrash alerts, same windows as CPU/MEM.
 
     ``samples``: server_id, event_second (int), net_in (double), disk_io (double); a null metric is ignored.
@@ -319,13 +323,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Windowed CPU/MEM averages over one replay's Kafka records")
     p.add_argument("--manifest", required=True, type=Path)
     p.add_argument("--output-dir", required=True, type=Path)
-    p.add_argument("--window-seconds", type=int, default=30)
-    p.add_argument("--slide-seconds", type=int, default=10)
-    p.add_argument("--warmup-windows", type=int, default=2)
-    p.add_argument("--cpu-threshold", type=float, default=80.07)
-    p.add_argument("--mem-threshold", type=float, default=89.36)
-    p.add_argument("--net-threshold", type=float, default=6104.83)
-    p.add_argument("--disk-threshold", type=float, default=1839.94)
+    p.add_argument("--window-seconds", type=int, default=c.WINDOW_SECONDS)
+    p.add_argument("--slide-seconds", type=int, default=c.SLIDE_SECONDS)
+    p.add_argument("--warmup-windows", type=int, default=c.WARMUP_WINDOWS)
+    p.add_argument("--cpu-threshold", type=float, default=c.CPU_THRESHOLD)
+    p.add_argument("--mem-threshold", type=float, default=c.MEM_THRESHOLD)
+    p.add_argument("--net-threshold", type=float, default=c.NET_THRESHOLD)
+    p.add_argument("--disk-threshold", type=float, default=c.DISK_THRESHOLD)
     return p.parse_args(argv)
 
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 from include.paths import PROJECT_ROOT
 
 SPARK_JOB = PROJECT_ROOT / "include" / "spark_job.py"
-SPARK_LOG4J = PROJECT_ROOT / "include" / "infra" / "spark-log4j2.properties"
+SPARK_LOG4J = PROJECT_ROOT / "include" / "spark-log4j2.properties"
+# The spark-sql-kafka connector and the jars it needs beyond pyspark's own, as `make jars` (and the image's
+# build) copy them from include/spark-kafka-pom.xml.
+SPARK_KAFKA_JARS = PROJECT_ROOT / ".cache" / "jars" / "spark-kafka"
 DRIVER_MEMORY = "768m"
 
 

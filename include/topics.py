@@ -18,8 +18,6 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 log = logging.getLogger(__name__)
 
-CPU_TOPIC, MEM_TOPIC, NET_TOPIC, DISK_TOPIC = "topic-cpu", "topic-mem", "topic-net", "topic-disk"
-TOPICS = (CPU_TOPIC, MEM_TOPIC, NET_TOPIC, DISK_TOPIC)
 DEFAULT_TIMEOUT_S = 10.0
 
 

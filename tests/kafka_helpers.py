@@ -6,21 +6,22 @@ import time
 
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 
+from devtools.waiting import wait_until
 
-def end_offsets(config: dict, topic: str) -> dict[int, int]:
+
+def end_offsets(config: dict, topic: str, timeout: float = 30) -> dict[int, int]:
     """High watermarks of every partition (retrying while a new topic's leader is being elected)."""
     consumer = Consumer({**config, "group.id": f"offsets-{time.monotonic_ns()}"})
+
+    def watermarks() -> dict[int, int]:
+        md = consumer.list_topics(topic, timeout=10)
+        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                for p in md.topics[topic].partitions}
+
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                md = consumer.list_topics(topic, timeout=10)
-                return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
-                        for p in md.topics[topic].partitions}
-            except KafkaException:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.5)
+        # an empty dict (no partitions listed yet) is "not yet" too
+        return wait_until(watermarks, timeout, interval=0.5, what=f"the end offsets of {topic}",
+                          ignore=(KafkaException,))
     finally:
         consumer.close()
 

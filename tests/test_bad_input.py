@@ -86,7 +86,8 @@ def test_corrupted_datasets_name_file_line_and_field(tmp_path, kind, n, data, ju
 @pytest.mark.integration
 def test_corrupt_file_fails_produce_before_sending_anything(tmp_path, kafka_config, airflow_connections):
     from include import replay
-    from include.topics import TOPICS, ensure_topics
+    from include.contract import TOPICS
+    from include.topics import ensure_topics
 
     ensure_topics(kafka_config, TOPICS, partitions=1, replication=1)
     rows = good_rows(200)

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import urllib.error
 import urllib.request
 import pytest
 
-from include import generate, reference
-from include.infra import airflow_home
-from include.infra.kafka import free_port
+from devtools import generate, reference
+from devtools import airflow_home
+from devtools.kafka import free_port
+from devtools.waiting import WaitTimeout, wait_until
 from include.paths import DEFAULT_DATASET, OUTPUT_DIR, output_dir_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.e2e]
@@ -61,12 +61,8 @@ def test_no_well_known_password_and_api_refuses_anonymous(ui):
 
 
 def wait_for_dag(ui, tok: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if api(ui, "/api/v2/dags/metrics_replay", tok)[0] == 200:
-            return
-        time.sleep(2)
-    pytest.fail("metrics_replay never appeared in the API")
+    wait_until(lambda: api(ui, "/api/v2/dags/metrics_replay", tok)[0] == 200, timeout, interval=1,
+               what="metrics_replay to appear in the API")
 
 
 def fill(dialog, param: str, value: str) -> None:
@@ -108,18 +104,15 @@ def test_trigger_follow_and_read_the_result(ui, tmp_path):
         dialog.get_by_role("button", name="Trigger").click()
 
         # Follow the run until it ends (the API says when; the grid shows it).
-        deadline, run = time.monotonic() + 600, None
-        while time.monotonic() < deadline:
+        def ended_run() -> dict | None:
             runs = api(ui, "/api/v2/dags/metrics_replay/dagRuns", tok)[1]["dag_runs"]
             new = [r for r in runs if r["dag_run_id"] not in before]
-            if new and new[0]["state"] in ("success", "failed"):
-                run = new[0]
-                break
-            time.sleep(3)
-        assert run is not None, "the triggered run did not finish within 10 minutes"
+            return new[0] if new and new[0]["state"] in ("success", "failed") else None
+
+        run = wait_until(ended_run, 600, interval=1, what="the triggered run to end")
         assert run["conf"]["cpu_threshold"] == 70 and run["conf"]["seconds_per_group"] == 0
         page.goto(f"{ui.url}/dags/metrics_replay/runs/{run['dag_run_id']}")
-        page.wait_for_timeout(3000)
+        page.get_by_text(run["dag_run_id"]).first.wait_for()  # the run's page has rendered
         page.screenshot(path=str(SHOTS / "03-run.png"))
         assert run["state"] == "success", run
 
@@ -138,13 +131,14 @@ def test_trigger_follow_and_read_the_result(ui, tmp_path):
         assert row.locator("td.net-disk").inner_text() == "14400/14400 matching, produced 14400, missing 0, extra 0"
         page.screenshot(path=str(SHOTS / "04-replay-validation.png"))
         row.get_by_role("link", name="report").click()
+        page.wait_for_url("**/replay-validation/runs/*/report")
         page.wait_for_load_state()
-        page.wait_for_timeout(2000)
         assert "PASS" in page.locator("h1").inner_text()
         page.screenshot(path=str(SHOTS / "05-report.png"), full_page=False)
 
         page.goto(f"{ui.url}/plugin/replay-validation")
-        page.wait_for_timeout(3000)
+        # the UI shows the plugin's page in a frame: wait until it lists the run
+        page.frame_locator("iframe").locator(f"tr[data-run-id='{run['dag_run_id']}']").wait_for()
         page.screenshot(path=str(SHOTS / "06-nav-page.png"))
         browser.close()
     folder = output_dir_for(None, run["dag_run_id"])
@@ -164,15 +158,20 @@ def trigger(ui, tok: str, conf: dict) -> str:
 def wait_for_runs(ui, tok: str, run_ids: list[str], after: dict[str, str] | None = None,
                   timeout: float = 900) -> dict[str, dict]:
     """Each run's record once it has ended (and, given ``after``, ended later than that end_date)."""
-    deadline, done = time.monotonic() + timeout, {}
-    while time.monotonic() < deadline and len(done) < len(run_ids):
-        for run_id in run_ids:
+    done: dict[str, dict] = {}
+
+    def all_ended() -> bool:
+        for run_id in set(run_ids) - set(done):
             status, run = api(ui, f"/api/v2/dags/metrics_replay/dagRuns/{run_id}", tok)
             if (status == 200 and run["state"] in ("success", "failed")
                     and (after is None or (run["end_date"] or "") > after[run_id])):
                 done[run_id] = run
-        time.sleep(3)
-    assert len(done) == len(run_ids), f"runs still going after {timeout:g} s: {set(run_ids) - set(done)}"
+        return len(done) == len(run_ids)
+
+    try:
+        wait_until(all_ended, timeout, interval=1, what=f"runs {run_ids} to end")
+    except WaitTimeout:
+        pytest.fail(f"runs still going after {timeout:g} s: {set(run_ids) - set(done)}")
     return done
 
 

@@ -54,9 +54,10 @@ def test_mounted_and_referenced_files_exist(compose):
             dockerfile = ROOT / build["context"] / build["dockerfile"]
             assert dockerfile.is_file(), dockerfile
             for line in dockerfile.read_text().splitlines():
-                m = re.match(r"COPY (?!--from)(\S+) ", line)
-                if m:
-                    assert (ROOT / m.group(1)).exists(), f"Dockerfile copies missing {m.group(1)}"
+                words = line.split()
+                if words[:1] == ["COPY"] and not any(w.startswith("--from") for w in words):
+                    for source in [w for w in words[1:-1] if not w.startswith("--")]:
+                        assert (ROOT / source).exists(), f"Dockerfile copies missing {source}"
 
 
 def test_airflow_services_mount_the_project_folders(compose):
@@ -65,12 +66,54 @@ def test_airflow_services_mount_the_project_folders(compose):
         assert {"./dags", "./include", "./plugins", "./data"} <= mounts, name
 
 
+def test_airflow_services_mount_only_runtime_folders(compose):
+    """The containers see the runtime code, never the development tooling (devtools/, bench/) or tests/."""
+    runtime = {"./dags", "./plugins", "./include", "./data", "./output"}
+    for name in (*AIRFLOW_SERVICES, "airflow-init"):
+        hosts = {v.split(":")[0] for v in compose["services"][name].get("volumes", [])}
+        binds = {h for h in hosts if h.startswith((".", "/"))}
+        assert binds <= runtime, f"{name} mounts {sorted(binds - runtime)}; only {sorted(runtime)} may be mounted"
+
+
+def test_image_jar_stage_uses_the_one_pom():
+    """include/spark-kafka-pom.xml is the one list of the connector's jars: the Dockerfile and the Makefile run
+    mvn on it and add no artifact list of their own, and the jars land where include.spark_submit looks."""
+    import xml.etree.ElementTree as ET
+
+    from include.paths import PROJECT_ROOT
+    from include.spark_submit import SPARK_KAFKA_JARS
+
+    pom = "include/spark-kafka-pom.xml"
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    listed = ET.parse(ROOT / pom).find(".//m:plugin[m:artifactId='maven-dependency-plugin']"
+                                       "/m:configuration/m:includeArtifactIds", ns)
+    assert listed is not None and "spark-sql-kafka" in listed.text, f"{pom} lists no connector jars"
+    dockerfile = (ROOT / "docker" / "Dockerfile").read_text().replace("\\\n", " ")
+    jar_stage = re.search(r"^FROM \S+ AS jars$(.*?)^FROM ", dockerfile, re.M | re.S)
+    assert jar_stage, "docker/Dockerfile has no `jars` build stage"
+    copied = re.search(rf"^COPY {re.escape(pom)} (\S+)$", jar_stage.group(1), re.M)
+    assert copied, f"the jars stage does not copy {pom}"
+    mvn = re.search(r"^RUN mvn .*$", jar_stage.group(1), re.M)
+    assert mvn and f"-f {copied.group(1)} " in mvn.group(0), "the jars stage does not run mvn on the pom"
+    makefile = (ROOT / "Makefile").read_text()
+    rule = re.search(rf"^\S*spark-kafka/\.done: {re.escape(pom)}\n((?:\t.*\n)+)", makefile, re.M)
+    assert rule and re.search(r"\bmvn .*-f \$< dependency:copy-dependencies", rule.group(1)), \
+        f"the Makefile's spark-kafka jars do not come from mvn on {pom}"
+    for name, text in (("docker/Dockerfile", dockerfile), ("Makefile", makefile)):
+        assert "-DincludeArtifactIds" not in text, f"{name} lists jars of its own; {pom} is the one list"
+    landed = re.search(r"^COPY --from=jars \S+ /opt/airflow/project/(\S+)$", dockerfile, re.M)
+    assert landed and Path(landed.group(1)) == SPARK_KAFKA_JARS.relative_to(PROJECT_ROOT), \
+        "the image's jars are not where include/spark_submit.py looks for them"
+
+
 def test_connections_match_the_dag(compose):
     from airflow.dag_processing.dagbag import DagBag
 
+    from dag_module import load_dag_module
+
     dag = DagBag(dag_folder=str(ROOT / "dags")).dags["metrics_replay"]
     kafka_id = dag.params["kafka_conn_id"]
-    spark_id = dag.get_task("window_metrics")._conn_id
+    spark_id = load_dag_module().SPARK_CONN_ID
     env = compose["services"]["airflow-scheduler"]["environment"]
     kafka = json.loads(env[f"AIRFLOW_CONN_{kafka_id.upper()}"])
     spark = json.loads(env[f"AIRFLOW_CONN_{spark_id.upper()}"])

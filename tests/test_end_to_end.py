@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from include.cli import run_dag
+from devtools.cli import run_dag
 
 pytestmark = pytest.mark.e2e
 
@@ -52,12 +52,14 @@ def test_default_four_metric_day_validates_both_outputs(tmp_path, airflow_db, ai
 def test_wrong_expected_file_fails_validate_output(tmp_path, real_data, airflow_db, airflow_connections):
     """A different expected file (other thresholds) must fail validation, with the differences counted."""
     dataset, _ = real_data
-    from include import dataset as ds_mod, reference
+    from devtools import reference
+    from include import dataset as ds_mod
+    from include.contract import CPU_MEM_HEADER
     from include.formatting import csv_text
 
     other = tmp_path / "other_expected.csv"
     rows = reference.cpu_mem_rows(ds_mod.load(dataset), reference.WindowSpec(), 70.0, 89.36)
-    other.write_text(csv_text(reference.CPU_MEM_HEADER, rows))
+    other.write_text(csv_text(CPU_MEM_HEADER, rows))
     out = tmp_path / "run"
     dr, _ = run_dag({"dataset_path": str(dataset), "expected_path": str(other), "output_dir": str(out),
                      "seconds_per_group": 0})

@@ -13,13 +13,14 @@ import signal
 import sqlite3
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import psutil
 import pytest
 
-from include.cli import run_dag
-from include.infra.kafka import LocalBroker, free_port
+from devtools.cli import run_dag
+from devtools.kafka import LocalBroker, free_port
+from devtools.waiting import WaitTimeout, wait_until
 from kafka_helpers import total_records
 
 pytestmark = pytest.mark.e2e
@@ -36,13 +37,26 @@ def use_kafka(monkeypatch, bootstrap: str, **extra) -> dict:
     return {"bootstrap.servers": bootstrap}
 
 
-def wait_until(predicate, timeout: float, every: float = 0.05) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(every)
-    return False
+# The DAG waits 10 s before a retry (default_args). Tests that only need the retry to happen, not the broker to
+# come back in between, wait 1 s instead.
+QUICK_RETRY_DELAY = timedelta(seconds=1)
+
+
+@pytest.fixture
+def quick_retries(monkeypatch) -> timedelta:
+    """run_dag's DAG with every task's retry_delay at QUICK_RETRY_DELAY (retries and back-off flag unchanged)."""
+    from devtools import cli
+
+    load_dag = cli.load_dag
+
+    def load_quick(*args, **kwargs):
+        dag = load_dag(*args, **kwargs)
+        for task in dag.tasks:
+            task.retry_delay = QUICK_RETRY_DELAY
+        return dag
+
+    monkeypatch.setattr(cli, "load_dag", load_quick)
+    return QUICK_RETRY_DELAY
 
 
 def in_background(fn) -> threading.Thread:
@@ -63,9 +77,15 @@ def task_instances(dr) -> dict:
     return {ti.task_id: ti for ti in dr.get_task_instances()}
 
 
+# A SIGKILLed node that restarts is refused ("Another broker is registered with that broker id") until its old
+# registration's session times out: 9 s by default, on top of the JVM start. That wait is the one-node local
+# quorum's, not the fault's; 4 s (heartbeats every second) keeps the restart to about the JVM start.
+QUICK_REREGISTRATION = {"broker.session.timeout.ms": "4000", "broker.heartbeat.interval.ms": "1000"}
+
+
 @pytest.fixture
 def own_broker(tmp_path):
-    broker = LocalBroker(home=tmp_path / "kafka", port=free_port()).start()
+    broker = LocalBroker(home=tmp_path / "kafka", port=free_port(), extra_properties=QUICK_REREGISTRATION).start()
     yield broker
     broker.stop(hard=True)
 
@@ -76,22 +96,36 @@ def first_records_written(broker: LocalBroker, topic: str = "topic-cpu"):
     return lambda: segment.exists() and segment.stat().st_size > 0
 
 
+def producer_cut_off(broker: LocalBroker):
+    """True once no socket of this process is connected to ``broker`` any more, not even half-closed: the
+    producer (dag.test runs produce_metrics in this process) has seen the broker go and buffers meanwhile."""
+    me = psutil.Process()
+    held = (psutil.CONN_ESTABLISHED, psutil.CONN_CLOSE_WAIT)
+    return lambda: not any(c.raddr and c.raddr.port == broker.port and c.status in held
+                           for c in me.net_connections(kind="tcp"))
+
+
 def outage(broker: LocalBroker, events: dict, back_when) -> threading.Thread:
     """In the background: SIGKILL ``broker`` once produce is writing to it; restart it (same data folder and
-    port) when ``back_when()`` returns. Records the times in ``events``."""
+    port) when ``back_when()`` returns. Records the times in ``events`` (and a wait that timed out, as
+    "error", so the test's assertion on ``events`` shows it)."""
     def chaos():
-        if not wait_until(first_records_written(broker), 180):
-            return
-        broker.stop(hard=True)
-        events["killed"] = now()
-        back_when()
+        try:
+            wait_until(first_records_written(broker), 180, interval=0.05, what="produce to write to the broker")
+            broker.stop(hard=True)
+            events["killed"] = now()
+            back_when()
+        except WaitTimeout as exc:
+            events["error"] = str(exc)
+            if "killed" not in events:
+                return
         broker.start()
         events["restarted"] = now()
 
     return in_background(chaos)
 
 
-def test_broker_down_at_start(tmp_path, airflow_db, monkeypatch, capfd):
+def test_broker_down_at_start(tmp_path, airflow_db, monkeypatch, capfd, quick_retries):
     """check_broker fails each try within 15 s, retries as default_args say, and no later task runs."""
     address = f"127.0.0.1:{free_port()}"
     use_kafka(monkeypatch, address)
@@ -104,8 +138,8 @@ def test_broker_down_at_start(tmp_path, airflow_db, monkeypatch, capfd):
     assert tis["check_broker"].try_number == 3  # the first try and default_args' two retries
     assert all(str(tis[t].state) == "upstream_failed" for t in ORDER[1:])
     assert str(dr.state) == "failed" and not out.exists()
-    # three tries of at most ~10 s each plus the 10 s and 20 s back-off between them
-    assert elapsed < 3 * 15 + 10 + 20 + 30, elapsed
+    # three tries of at most ~10 s each plus the two (quick) retry delays between them, and dag.test's own time
+    assert elapsed < 3 * 15 + 2 * quick_retries.total_seconds() + 30, elapsed
     logged = capfd.readouterr()
     said = re.findall(rf"Kafka broker of connection 'kafka_default' at {re.escape(address)} did not answer "
                       r"within ([\d.]+) s", logged.out + logged.err)
@@ -117,12 +151,15 @@ def test_broker_killed_mid_produce_and_restarted(tmp_path, real_data, airflow_db
     dataset, expected = real_data
     config = use_kafka(monkeypatch, own_broker.bootstrap)
     events: dict[str, datetime] = {}
-    chaos_thread = outage(own_broker, events, back_when=lambda: time.sleep(5))
+    # Back as soon as the producer has dropped its connections: the outage it rides out is then the broker's
+    # restart (a JVM start, several seconds), during which every paced send is buffered.
+    chaos_thread = outage(own_broker, events, back_when=lambda: wait_until(
+        producer_cut_off(own_broker), 20, interval=0.05, what="the producer to drop its broker connections"))
     out = tmp_path / "killed-broker"
     dr, _ = run_dag({"dataset_path": str(dataset), "expected_path": str(expected), "output_dir": str(out),
                      "seconds_per_group": 0.02})  # ~29 s of producing
     chaos_thread.join(timeout=60)
-    assert "restarted" in events, events
+    assert "restarted" in events and "error" not in events, events
     assert (events["restarted"] - events["killed"]).total_seconds() < 20
     assert states(dr) == {t: "success" for t in ORDER}, states(dr)
     produce = task_instances(dr)["produce_metrics"]
@@ -158,9 +195,13 @@ def test_broker_down_past_delivery_timeout_then_retry_and_rerun(tmp_path, real_d
     run_id = DagRun.generate_run_id(run_type=DagRunType.MANUAL, logical_date=when, run_after=when)
     events: dict[str, datetime] = {}
 
-    def first_try_failed():  # the broker stays down until then; the retry comes 10 s later
-        if wait_until(lambda: ti_state(run_id, "produce_metrics") == "up_for_retry", 180, every=0.5):
-            events["try 1 failed"] = now()
+    def first_try_failed():
+        # This outage is the fault itself: it must outlast the 8 s delivery timeout, so the broker stays down
+        # until the first try has failed. The DAG's 10 s retry_delay is the time it has to come back in, so
+        # this test keeps it (no quick_retries).
+        wait_until(lambda: ti_state(run_id, "produce_metrics") == "up_for_retry", 180, interval=0.5,
+                   what="produce_metrics' first try to fail")
+        events["try 1 failed"] = now()
 
     chaos_thread = outage(own_broker, events, back_when=first_try_failed)
     out = tmp_path / "long-outage"
@@ -209,7 +250,7 @@ def reading_from(proc: psutil.Process, port: int) -> bool:
 
 
 def test_spark_driver_killed_mid_job_retries_to_identical_output(tmp_path, real_data, airflow_db,
-                                                                 airflow_connections):
+                                                                 airflow_connections, quick_retries):
     """SIGKILL the driver once it is reading from Kafka: the task fails, its retry writes byte-identical
     output, and no partial file is ever seen at the output path (watched every 10 ms throughout)."""
     dataset, expected = real_data
@@ -222,15 +263,18 @@ def test_spark_driver_killed_mid_job_retries_to_identical_output(tmp_path, real_
     finished = threading.Event()
 
     def kill_driver():
-        proc = None
-        if not wait_until(lambda: (spark_driver(str(out)) is not None), 300, every=0.2):
+        try:
+            proc = wait_until(lambda: spark_driver(str(out)), 300, interval=0.2, what="the run's spark-submit")
+            wait_until(lambda: reading_from(proc, broker.port), 120, interval=0.02,
+                       what=f"the Spark driver to read from {broker.bootstrap}")
+        except WaitTimeout as exc:
+            events["error"] = str(exc)
             return
-        proc = spark_driver(str(out))
-        if wait_until(lambda: reading_from(proc, broker.port), 120, every=0.02):
-            os.kill(proc.pid, signal.SIGKILL)
-            events["killed"] = now()
+        os.kill(proc.pid, signal.SIGKILL)
+        events["killed"] = now()
 
     def watch_output():
+        # not a wait: a look at the output path every 10 ms for as long as the run goes on
         while not finished.is_set():
             try:
                 data = target.read_bytes()
@@ -238,7 +282,7 @@ def test_spark_driver_killed_mid_job_retries_to_identical_output(tmp_path, real_
                 data = None
             if data is not None and (not seen or seen[-1] != data):
                 seen.append(data)
-            time.sleep(0.01)
+            finished.wait(0.01)
 
     killer, watcher = in_background(kill_driver), in_background(watch_output)
     dr, _ = run_dag({"dataset_path": str(dataset), "expected_path": str(expected), "output_dir": str(out),
@@ -246,7 +290,7 @@ def test_spark_driver_killed_mid_job_retries_to_identical_output(tmp_path, real_
     finished.set()
     killer.join(timeout=10)
     watcher.join(timeout=10)
-    assert "killed" in events, "the driver was never seen reading from Kafka"
+    assert "killed" in events, events.get("error", "the driver was never seen reading from Kafka")
     assert states(dr) == {t: "success" for t in ORDER}, states(dr)
     window = task_instances(dr)["window_metrics"]
     assert window.try_number == 2 and window.start_date > events["killed"]  # the retry made the output
@@ -283,8 +327,8 @@ def test_malformed_or_missing_expected_file_fails_validation_clearly(tmp_path, r
     vanishing = tmp_path / "expected gone.csv"
     vanishing.write_bytes(expected.read_bytes())
     out2 = tmp_path / "missing-expected"
-    remover = in_background(lambda: wait_until(lambda: (out2 / "manifest.json").exists(), 300)
-                            and vanishing.unlink())
+    remover = in_background(lambda: wait_until(lambda: (out2 / "manifest.json").exists(), 300, interval=0.05,
+                                               what="produce_metrics' manifest") and vanishing.unlink())
     dr, _ = run_dag({"dataset_path": str(dataset), "expected_path": str(vanishing), "output_dir": str(out2),
                      "seconds_per_group": 0})
     remover.join(timeout=10)

@@ -49,7 +49,7 @@ def test_message_numbers_and_enforced_delivery_settings():
 
 
 def test_kafka_cluster_ids_never_look_like_options():
-    from include.infra.kafka import new_cluster_id
+    from devtools.kafka import new_cluster_id
 
     ids = [new_cluster_id() for _ in range(2000)]
     assert all(len(i) == 22 and i[0].isalnum() for i in ids)

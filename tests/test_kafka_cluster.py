@@ -16,8 +16,9 @@ import pytest
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource
 
-from include.cli import run_dag
-from include.infra.kafka import LocalCluster
+from devtools.cli import run_dag
+from devtools.kafka import LocalCluster
+from devtools.waiting import WaitTimeout, wait_until
 from kafka_helpers import total_records
 
 pytestmark = pytest.mark.e2e
@@ -64,15 +65,24 @@ def test_broker_killed_in_three_broker_cluster_loses_nothing(tmp_path, real_data
 
     def kill_leader():
         consumer = Consumer({**config, "group.id": f"watch-{time.monotonic_ns()}"})
+
+        def kill_point_or_run_over() -> int | bool:
+            """The acknowledged offset once it reached KILL_AFTER; True if the run ended before that."""
+            if finished.is_set():
+                return True
+            offset = end_offset(consumer, "topic-cpu")
+            return offset if offset >= KILL_AFTER else 0
+
         try:
-            while not finished.is_set():
-                offset = end_offset(consumer, "topic-cpu")
-                if offset >= KILL_AFTER:
-                    leader, replicas, _ = partition_state(config, "topic-cpu")
-                    cluster.node(leader).stop(hard=True)
-                    events.update(killed=leader, killed_at=now(), offset_at_kill=offset, replicas=replicas)
-                    return
-                time.sleep(0.1)
+            reached = wait_until(kill_point_or_run_over, 600, interval=0.1,
+                                 what=f"{KILL_AFTER} records in topic-cpu or the end of the run")
+            if reached is True:
+                return  # the run ended first; the test's first assertion says so
+            leader, replicas, _ = partition_state(config, "topic-cpu")
+            cluster.node(leader).stop(hard=True)
+            events.update(killed=leader, killed_at=now(), offset_at_kill=reached, replicas=replicas)
+        except WaitTimeout as exc:
+            events["error"] = str(exc)
         finally:
             consumer.close()
 

@@ -11,13 +11,16 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
-from include import dataset, generate, reference
+from include import dataset
+from devtools import generate, reference
 from include.formatting import csv_text
-from include.infra.kafka import SPARK_KAFKA_JARS, free_port
-from include.infra.spark_submit import SPARK_JOB, submit_conf
-from include.offsets import ATTEMPT_HEADER, RUN_HEADER, Manifest
+from devtools.kafka import free_port
+from devtools.waiting import wait_until
+from include.spark_submit import SPARK_JOB, SPARK_KAFKA_JARS, submit_conf
+from include.contract import ATTEMPT_HEADER, CPU_MEM_HEADER, RUN_HEADER, TOPICS
+from include.offsets import Manifest
 from include.producer import produce
-from include.topics import TOPICS, BrokerUnreachable, check_broker, ensure_topics
+from include.topics import BrokerUnreachable, check_broker, ensure_topics
 
 pytestmark = pytest.mark.integration
 
@@ -34,12 +37,19 @@ def consume_range(config: dict, manifest: Manifest, topic: str) -> list:
     spans = manifest.offsets[topic]
     consumer.assign([TopicPartition(topic, int(p), span[0]) for p, span in spans.items()])
     wanted = sum(span[1] - span[0] for span in spans.values())
-    records, deadline = [], time.monotonic() + 30
-    while len(records) < wanted and time.monotonic() < deadline:
-        msg = consumer.poll(1.0)
-        if msg is not None and msg.error() is None and msg.offset() < spans[str(msg.partition())][1]:
-            records.append(msg)
-    consumer.close()
+    records: list = []
+
+    def all_read() -> bool:
+        if len(records) < wanted:
+            for msg in consumer.consume(num_messages=wanted - len(records), timeout=1.0):
+                if msg.error() is None and msg.offset() < spans[str(msg.partition())][1]:
+                    records.append(msg)
+        return len(records) >= wanted
+
+    try:
+        wait_until(all_read, 30, interval=0.01, what=f"the {wanted} records of {topic} at offsets {spans}")
+    finally:
+        consumer.close()
     return records
 
 
@@ -116,7 +126,7 @@ def test_spark_job_reads_only_this_runs_records(tmp_path, kafka_config):
 
     done = spark_submit(manifest_path, tmp_path / "out")
     assert done.returncode == 0, (done.stderr + done.stdout)[-5000:]
-    expected = csv_text(reference.CPU_MEM_HEADER,
+    expected = csv_text(CPU_MEM_HEADER,
                         reference.cpu_mem_rows(new, reference.WindowSpec(), 80.07, 89.36))
     assert (tmp_path / "out" / "cpu_mem.csv").read_text() == expected
 

@@ -51,3 +51,47 @@ def test_manifest_round_trip_and_errors(tmp_path):
     bad.write_text("{oops")
     with pytest.raises(ManifestError, match=str(bad)):
         Manifest.read(bad)
+
+
+def test_manifest_file_keeps_its_shape(tmp_path):
+    t = OffsetTracker()
+    t.record("topic-mem", 1, 4)
+    t.record("topic-cpu", 0, 7)
+    path = manifest_of(t).write(tmp_path / "manifest.json")
+    # Sorted keys, two-space indent, spans as [start, end) lists: what the Spark job and the tests read.
+    assert path.read_text() == json.dumps({
+        "attempt_id": "a1", "bootstrap_servers": "127.0.0.1:9092", "counts": {"topic-cpu": 1, "topic-mem": 1},
+        "dataset_path": "d.csv", "first_second": 0, "has_net_disk": False,
+        "offsets": {"topic-cpu": {"0": [7, 8]}, "topic-mem": {"1": [4, 5]}}, "run_id": "r1"}, indent=2) + "\n"
+
+
+@pytest.mark.parametrize("change,words", [
+    ({"offsets": {"topic-cpu": {"0": [5]}}}, "field 'offsets.topic-cpu.0'"),
+    ({"offsets": {"topic-cpu": {"0": [9, 5]}}}, "start offset 9 is after end offset 5"),
+    ({"offsets": {"topic-cpu": {"zero": [0, 1]}}}, "field 'offsets.topic-cpu.zero"),
+    ({"counts": {"topic-cpu": -1}}, "field 'counts.topic-cpu'"),
+    ({"has_net_disk": "no"}, "field 'has_net_disk'"),
+    ({"first_second": "0"}, "field 'first_second'"),
+    ({"attempt": "a2"}, "field 'attempt'"),
+    ({"run_id": None}, "field 'run_id'"),
+])
+def test_malformed_manifest_names_the_file_and_the_field(tmp_path, change, words):
+    t = OffsetTracker()
+    t.record("topic-cpu", 0, 1)
+    data = {**json.loads(manifest_of(t).write(tmp_path / "good.json").read_text()), **change}
+    bad = tmp_path / "run" / "manifest.json"
+    bad.parent.mkdir()
+    bad.write_text(json.dumps(data))
+    with pytest.raises(ManifestError) as err:
+        Manifest.read(bad)
+    assert str(bad) in str(err.value) and words in str(err.value), str(err.value)
+
+
+def test_missing_field_is_named(tmp_path):
+    t = OffsetTracker()
+    t.record("topic-cpu", 0, 1)
+    data = json.loads(manifest_of(t).write(tmp_path / "good.json").read_text())
+    del data["attempt_id"]
+    (tmp_path / "manifest.json").write_text(json.dumps(data))
+    with pytest.raises(ManifestError, match="field 'attempt_id': Field required"):
+        Manifest.read(tmp_path / "manifest.json")

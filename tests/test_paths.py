@@ -94,7 +94,7 @@ def test_default_roots_are_the_projects_data_and_output(monkeypatch):
 
 @pytest.mark.e2e
 def test_dag_refuses_an_escaping_path_before_kafka(tmp_path, roots, airflow_db, airflow_connections, capfd):
-    from include.cli import run_dag
+    from devtools.cli import run_dag
 
     data, output, outside = roots
     dr, _ = run_dag({"dataset_path": f"{data}/../outside/secret.csv", "output_dir": str(output / "run"),

@@ -6,9 +6,10 @@ from decimal import Decimal
 
 import pytest
 
-from include import dataset, reference
+from include import dataset
+from devtools import reference
 from include.formatting import csv_text
-from include.reference import (CPU_MEM_HEADER, NET_DISK_HEADER, WindowSpec, cpu_mem_alert, cpu_mem_rows,
+from devtools.reference import (CPU_MEM_HEADER, NET_DISK_HEADER, WindowSpec, cpu_mem_alert, cpu_mem_rows,
                                net_disk_alert, net_disk_rows)
 
 

@@ -18,8 +18,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from include.cli import run_dag
-from include.infra.kafka import LocalBroker, free_port
+from devtools.cli import run_dag
+from devtools.kafka import LocalBroker, free_port
 from include.topics import SECURITY_ENV, UnsupportedSecurity, java_security, security_env
 
 ORDER = ["check_broker", "ensure_topics", "produce_metrics", "window_metrics", "validate_output"]
@@ -57,21 +57,24 @@ def everything_logged(capfd, caplog, since: float) -> str:
 
 
 class CommandLines:
-    """Watches every process's command line while a run goes on: did the password show, was Spark seen?"""
+    """Watches every process's command line while a run goes on: did the password show, was the run's Spark
+    job seen? (Its spark-submit is the one naming ``marker``, the run's output folder: another xdist worker
+    may be running a spark-submit of its own meanwhile.)"""
 
-    def __init__(self, secret: str) -> None:
-        self.secret, self.leaks, self.spark_submits = secret, [], 0
+    def __init__(self, secret: str, marker: str) -> None:
+        self.secret, self.marker, self.leaks, self.spark_submits = secret, marker, [], 0
         self.done = threading.Event()
         self.thread = threading.Thread(target=self._watch, daemon=True)
 
     def _watch(self) -> None:
+        # not a wait: a look at every command line every 0.2 s for as long as the run goes on
         while not self.done.is_set():
             for proc in psutil.process_iter(["cmdline"]):
                 cmd = " ".join(proc.info["cmdline"] or [])
-                self.spark_submits += "org.apache.spark.deploy.SparkSubmit" in cmd
+                self.spark_submits += "org.apache.spark.deploy.SparkSubmit" in cmd and self.marker in cmd
                 if self.secret in cmd:
                     self.leaks.append(cmd)
-            time.sleep(0.2)
+            self.done.wait(0.2)
 
     def __enter__(self) -> CommandLines:
         self.thread.start()
@@ -107,7 +110,7 @@ def test_right_password_replays_and_is_never_logged(tmp_path, real_data, airflow
     caplog.set_level("INFO")
     since = time.time() - 1
     out = tmp_path / "sasl-run"
-    with CommandLines(PASSWORD) as command_lines:
+    with CommandLines(PASSWORD, marker=str(out)) as command_lines:
         dr, _ = run_dag({"dataset_path": str(dataset), "expected_path": str(expected), "output_dir": str(out),
                          "seconds_per_group": 0})
     assert states(dr) == {t: "success" for t in ORDER}, states(dr)

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from include.cli import run_dag
-from include.infra.spark_cluster import LocalSparkCluster
+from devtools.cli import run_dag
+from devtools.spark_cluster import LocalSparkCluster
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark]
 

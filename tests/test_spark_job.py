@@ -6,7 +6,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from include.formatting import csv_text
-from include.reference import CPU_MEM_HEADER
+from include.contract import CPU_MEM_HEADER
 from include.spark_job import event_second, parse_records, window_cpu_mem
 
 pytestmark = pytest.mark.spark
@@ -122,8 +122,9 @@ def test_net_disk_maxima_and_text(spark):
 ])
 def test_reference_and_spark_agree_byte_for_byte(spark, tmp_path, seed, thresholds):
     """The independent reference and the Spark job, on a generated four-metric day (default and other thresholds)."""
-    from include import dataset, generate, reference
-    from include.reference import NET_DISK_HEADER
+    from include import dataset
+    from devtools import generate, reference
+    from include.contract import NET_DISK_HEADER
     from include.spark_job import window_net_disk
 
     path = generate.write_dataset(tmp_path / f"day{seed}.csv", seed=seed)

@@ -1,0 +1,60 @@
+"""The output contract, written once: topics, message headers, file names, CSV headers, alert texts and the
+defaults of the window maths and thresholds.
+
+The params, the producer, the Spark job, the validator, the reports, the CLI, the reference implementation
+and the bench all take these from here. Changing one changes what every expected file means.
+"""
+
+from __future__ import annotations
+
+# One topic per metric, as in the seed.
+CPU_TOPIC = "topic-cpu"
+MEM_TOPIC = "topic-mem"
+NET_TOPIC = "topic-net"
+DISK_TOPIC = "topic-disk"
+TOPICS = (CPU_TOPIC, MEM_TOPIC, NET_TOPIC, DISK_TOPIC)
+# Which dataset fields each topic's messages carry.
+TOPIC_FIELDS: dict[str, tuple[str, ...]] = {
+    CPU_TOPIC: ("cpu_pct",),
+    MEM_TOPIC: ("mem_pct",),
+    NET_TOPIC: ("net_in", "net_out"),
+    DISK_TOPIC: ("disk_io",),
+}
+
+# Message headers: the Airflow run id (for people reading the topics) and one produce attempt of that run
+# (what the Spark job filters on).
+RUN_HEADER = "replay-run"
+ATTEMPT_HEADER = "replay-attempt"
+
+# Files of one run's output folder.
+MANIFEST_FILE = "manifest.json"
+CPU_MEM_FILE = "cpu_mem.csv"
+NET_DISK_FILE = "net_disk.csv"
+VALIDATION_FILE = "validation.json"
+REPORT_FILE = "report.html"
+
+# The two outputs' columns; rows are matched on KEY_COLUMNS.
+CPU_MEM_HEADER = ("server_id", "window_start", "window_end", "avg_cpu", "avg_mem", "alert")
+NET_DISK_HEADER = ("server_id", "window_start", "window_end", "max_net_in", "max_disk_io", "alert")
+KEY_COLUMNS = ("server_id", "window_start", "window_end")
+CPU_MEM_NUMERIC = ("avg_cpu", "avg_mem")
+NET_DISK_NUMERIC = ("max_net_in", "max_disk_io")
+
+# Alert texts, as the seed wrote them.
+ALERT_BOTH = "CPU and Memory spike"
+ALERT_MEM = "Memory saturation suspected"
+ALERT_CPU = "CPU spike suspected"
+ALERT_NET_DISK = "Network flood + Disk thrash suspected"
+ALERT_NET = "Possible DDoS"
+ALERT_DISK = "Disk thrash suspected"
+
+# Windows: 30 s long, a new one every 10 s, the first two (partial) per server dropped.
+WINDOW_SECONDS = 30
+SLIDE_SECONDS = 10
+WARMUP_WINDOWS = 2
+
+# Alert thresholds: a window alerts when its value is at or above the threshold.
+CPU_THRESHOLD = 80.07  # avg_cpu, %
+MEM_THRESHOLD = 89.36  # avg_mem, %
+NET_THRESHOLD = 6104.83  # max_net_in
+DISK_THRESHOLD = 1839.94  # max_disk_io

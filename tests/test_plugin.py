@@ -1,0 +1,136 @@
+"""The Replay validation page through its real FastAPI app, with Airflow's own access check in front of it.
+
+Nothing of the plugin is overridden but where it finds the run folders. Authentication and authorisation are
+Airflow's: real JWTs signed by the auth manager (as its /auth/token route signs them) and the
+``requires_access_dag`` dependency, asking an auth manager chosen through Airflow's public config. That
+manager is the simple auth manager `make up` runs, with per-DAG grants on top (the simple one grants all
+DAGs or none), so a test can tell a check on metrics_replay from a check on DAGs in general.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from fastapi.testclient import TestClient
+
+from airflow.api_fastapi.auth.managers.base_auth_manager import COOKIE_NAME_JWT_TOKEN
+from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
+from airflow.api_fastapi.auth.managers.simple.simple_auth_manager import SimpleAuthManager
+from airflow.api_fastapi.auth.managers.simple.user import SimpleAuthManagerUser
+from include import reports
+from include.validation import RunValidation, compare
+from include.contract import CPU_MEM_HEADER, CPU_MEM_NUMERIC
+from include.formatting import csv_text
+from plugins import replay_validation
+
+# Which DAGs' runs each user may read; roles are the simple auth manager's own.
+GRANTS = {"reader": {"metrics_replay"}, "other_dag_reader": {"some_other_dag"}, "no_role": {"metrics_replay"}}
+ROLES = {"reader": "viewer", "other_dag_reader": "viewer", "no_role": None}
+
+
+class PerDagAuthManager(SimpleAuthManager):
+    """The simple auth manager, and on top: a user reads the runs of the DAGs granted to them, nothing else."""
+
+    def is_authorized_dag(self, *, method, user, access_entity=None, details=None) -> bool:
+        granted = details is not None and details.id in GRANTS.get(user.get_name(), set())
+        return (granted and access_entity == DagAccessEntity.RUN
+                and super().is_authorized_dag(method=method, user=user, access_entity=access_entity,
+                                              details=details))
+
+
+ROWS = [("server_1", "10:00:00", "10:00:30", "50.5", "60", ""),
+        ("server_2", "10:00:00", "10:00:30", "12.25", "13", "")]
+
+
+@pytest.fixture
+def output_root(tmp_path):
+    """One good run (with its report) and one whose validation.json is malformed."""
+    root = tmp_path / "output"
+    good = root / "manual__good"
+    good.mkdir(parents=True)
+    (good / "expected.csv").write_text(csv_text(CPU_MEM_HEADER, ROWS))
+    (good / "cpu_mem.csv").write_text(csv_text(CPU_MEM_HEADER, ROWS))
+    result = RunValidation(cpu_mem=compare(good / "expected.csv", good / "cpu_mem.csv", CPU_MEM_HEADER,
+                                           CPU_MEM_NUMERIC), net_disk=None)
+    result.write(good / "validation.json", {"run_id": "manual__good", "validated_at": "2026-11-25T02:00:00+00:00",
+                                            "duration_seconds": 12.0})
+    reports.write(good / "report.html", result.record(), good / "cpu_mem.csv", "manual__good", 80.07, 89.36)
+    broken = root / "manual__broken"
+    broken.mkdir()
+    # The shape that used to turn the whole page into a 500 (KeyError on "passed").
+    (broken / "validation.json").write_text(json.dumps({"run_id": "manual__broken", "cpu_mem": {}}))
+    return root
+
+
+@pytest.fixture
+def auth_manager(airflow_db, monkeypatch, tmp_path):
+    """PerDagAuthManager as Airflow's auth manager, set up the way the API server sets up its own."""
+    from airflow.api_fastapi.app import init_auth_manager, purge_cached_app
+
+    monkeypatch.setenv("AIRFLOW__CORE__AUTH_MANAGER", f"{__name__}.{PerDagAuthManager.__name__}")
+    monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS", "reader:viewer")
+    monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE", str(tmp_path / "passwords.json"))
+    monkeypatch.setenv("AIRFLOW__API_AUTH__JWT_SECRET", "test-plugin-secret-" + "x" * 64)
+    purge_cached_app()
+    manager = init_auth_manager()
+    assert isinstance(manager, PerDagAuthManager)
+    yield manager
+    purge_cached_app()  # the next test that needs an auth manager builds its own
+
+
+@pytest.fixture
+def client(output_root, auth_manager):
+    replay_validation.app.dependency_overrides[replay_validation.output_root] = lambda: output_root
+    yield TestClient(replay_validation.app)
+    replay_validation.app.dependency_overrides.clear()
+
+
+def bearer(manager: SimpleAuthManager, user: str) -> dict[str, str]:
+    token = manager.generate_jwt(SimpleAuthManagerUser(username=user, role=ROLES[user]))
+    return {"Authorization": f"Bearer {token}"}
+
+
+ROUTES = ["/", "/api/runs", "/runs/manual__good/report"]
+
+
+def test_reader_sees_the_good_run_and_the_malformed_file_as_a_row(client, auth_manager, output_root):
+    page = client.get("/", headers=bearer(auth_manager, "reader"))
+    assert page.status_code == 200, page.text
+    assert 'data-run-id="manual__good"' in page.text and "2/2 matching, produced 2, missing 0, extra 0" in page.text
+    row = page.text.split('<tr class="unreadable" data-folder="manual__broken">', 1)[1].split("</tr>", 1)[0]
+    assert ">manual__broken<" in row and "UNREADABLE" in row
+    assert str(output_root / "manual__broken" / "validation.json") in row and "field &#x27;passed&#x27;" in row
+
+    runs = client.get("/api/runs", headers=bearer(auth_manager, "reader"))
+    assert runs.status_code == 200
+    by_folder = {r["folder"]: r for r in runs.json()}
+    assert by_folder["manual__good"]["validation"]["passed"] is True and by_folder["manual__good"]["problem"] is None
+    broken = by_folder["manual__broken"]
+    assert broken["validation"] is None and "field 'passed'" in broken["problem"]
+
+    report = client.get("/runs/manual__good/report", headers=bearer(auth_manager, "reader"))
+    assert report.status_code == 200 and "Replay validation: manual__good" in report.text
+    assert client.get("/runs/manual__broken/report", headers=bearer(auth_manager, "reader")).status_code == 404
+    assert client.get("/runs/..%2F..%2Fetc/report", headers=bearer(auth_manager, "reader")).status_code == 404
+
+
+def test_the_ui_session_cookie_is_enough(client, auth_manager):
+    token = auth_manager.generate_jwt(SimpleAuthManagerUser(username="reader", role="viewer"))
+    client.cookies.set(COOKIE_NAME_JWT_TOKEN, token)
+    assert client.get("/").status_code == 200
+
+
+@pytest.mark.parametrize("route", ROUTES)
+def test_anonymous_is_401(client, route):
+    response = client.get(route)
+    assert response.status_code == 401, response.text
+
+
+@pytest.mark.parametrize("route", ROUTES)
+@pytest.mark.parametrize("user", ["other_dag_reader", "no_role"])
+def test_a_user_who_may_not_read_metrics_replay_runs_is_403(client, auth_manager, route, user):
+    """other_dag_reader may read DAG runs, only not metrics_replay's: the check names this DAG."""
+    response = client.get(route, headers=bearer(auth_manager, user))
+    assert response.status_code == 403, response.text
+    assert "manual__good" not in response.text
