@@ -91,10 +91,12 @@ broker-stop:
 broker-status:
 	$(BIN)/python -m devtools.cli broker status
 
-# Regenerate data/metrics.csv and its expected output with the independent reference implementation.
+# Regenerate data/metrics.csv, the time-true recordings (data/dated_multiday/, data/midnight.csv) and their
+# expected outputs with the independent reference implementation.
 reference: venv
 	$(BIN)/python -m devtools.cli generate --out data/metrics.csv --expected data/metrics_expected.csv \
 	  --expected-net-disk data/metrics_net_disk_expected.csv
+	$(BIN)/python -m devtools.generate data
 
 clean:
 	-$(BIN)/python -m devtools.cli broker stop

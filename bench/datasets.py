@@ -1,9 +1,11 @@
 """Scaled datasets of the real day's shape (1x = 20 servers x 1,440 samples 5 s apart) and their expected
-outputs from the reference implementation, generated once into .cache/bench/data and reused."""
+outputs from the reference implementation, generated once into .cache/bench/data and reused; and a
+recording with gaps for pacing at a speed."""
 
 from __future__ import annotations
 
 import logging
+import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,3 +56,38 @@ def scaled(scale: int, root: Path = WORK_DIR / "data") -> Scaled:
              t1 - t0, time.perf_counter() - t1)
     done.write_text("ok\n")
     return s
+
+
+# The recording with gaps: 20 servers sampled every 5 s for an hour, with holes in it.
+GAPPED_SERVERS = 20
+GAPPED_STEP = 5
+GAPPED_SPAN = 3600
+GAPPED_HOLES = ((600, 660), (1500, 1800), (2400, 2405), (3000, 3300))  # [from, to) recorded seconds left out
+GAPPED_START = 10 * 3600  # 10:00:00
+
+
+def gapped_seconds() -> list[int]:
+    """The recorded seconds (from the first) that the gapped recording samples: every GAPPED_STEP over
+    GAPPED_SPAN, both ends included, minus GAPPED_HOLES."""
+    return [s for s in range(0, GAPPED_SPAN + 1, GAPPED_STEP)
+            if not any(lo <= s < hi for lo, hi in GAPPED_HOLES)]
+
+
+def gapped(root: Path = WORK_DIR / "data") -> Path:
+    """An hour of 20 servers every 5 s with holes of 5 s to 5 min (times of day, four metrics), made if
+    missing: replayed at a speed, the holes must be waited out as holes."""
+    path = root / "gapped" / "metrics.csv"
+    if path.exists():
+        return path
+    from include.dataset import format_time_of_day
+    from include.paths import write_atomically
+
+    rng = random.Random(SEED)
+    lines = ["server_id,timestamp,cpu_pct,mem_pct,net_in,net_out,disk_io"]
+    for second in gapped_seconds():
+        text = format_time_of_day(GAPPED_START + second)
+        for k in range(1, GAPPED_SERVERS + 1):
+            lines.append(f"server_{k},{text},{rng.uniform(5, 95):.2f},{rng.uniform(20, 95):.2f},"
+                         f"{rng.randint(500, 8000)},{rng.randint(500, 4000)},{rng.randint(100, 2500)}")
+    write_atomically(path, "\n".join(lines) + "\n")
+    return path

@@ -21,10 +21,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dataset", required=True)
     p.add_argument("--bootstrap", required=True)
     p.add_argument("--seconds-per-group", type=float, default=0.0)
+    p.add_argument("--speed", type=float, default=None, help="x recorded time (ours only); wins over the above")
     p.add_argument("--manifest")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
     if args.impl == "seed":
+        if args.speed is not None:
+            p.error("--speed is ours only: the seed's loop knows one pace, a sleep after each group")
         from bench.seed_producer import produce_seed_style
 
         out = produce_seed_style(args.dataset, args.bootstrap, args.seconds_per_group)
@@ -38,13 +41,14 @@ def main(argv: list[str] | None = None) -> int:
 
         ds = dataset.load(args.dataset)
         result = producer.produce(ds, {"bootstrap.servers": args.bootstrap}, run_id=f"bench-{uuid.uuid4().hex[:8]}",
-                                  seconds_per_group=args.seconds_per_group)
+                                  seconds_per_group=args.seconds_per_group, speed=args.speed)
         if args.manifest:
             result.manifest.write(Path(args.manifest))
         out = {"messages": result.messages, "acked": result.manifest and sum(result.manifest.counts.values()),
                "seconds": result.seconds, "groups": result.groups, "final_lateness": result.final_lateness,
                "p99_lateness": result.p99_lateness, "max_lateness": result.max_lateness,
-               "counts": result.manifest.counts, "manifest": args.manifest}
+               "counts": result.manifest.counts, "manifest": args.manifest,
+               "pace": result.manifest.pace.model_dump()}
     out["wall_seconds"] = time.perf_counter() - t0
     out["peak_rss_bytes"] = own_peak_rss_bytes()
     print(json.dumps(out))

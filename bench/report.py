@@ -41,6 +41,14 @@ def markdown(r: dict) -> str:
             _verdict(pa["ours_final_drift_ms"] <= 5))
         row("2b", "pacing p99 lateness", f"{pa['ours_p99_lateness_ms']:.2f} ms",
             f"seed {pa['seed_p99_lateness_ms']:,.0f} ms", "-", "<= 10 ms", _verdict(pa["ours_p99_lateness_ms"] <= 10))
+    ps = r.get("pacing_speed")
+    if ps:
+        row("2c", f"pacing at speed {ps['speed']:g}: final drift, {ps['recorded_seconds']:,} recorded s with gaps "
+                  f"({ps['groups']:,} groups)", f"{ps['final_drift_ms']:.2f} ms",
+            f"achieved speed {ps['achieved_speed']:.3f}x ({ps['achieved_seconds']:.2f} s)", "-", "<= 5 ms",
+            _verdict(ps["final_drift_ms"] <= 5))
+        row("2d", f"pacing at speed {ps['speed']:g}: p99 lateness", f"{ps['p99_lateness_ms']:.2f} ms", "-", "-",
+            "<= 10 ms", _verdict(ps["p99_lateness_ms"] <= 10))
     sp = r.get("spark")
     if sp:
         runs = {int(k): v for k, v in sp["runs"].items()}

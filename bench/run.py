@@ -38,24 +38,34 @@ REAL_DATASET = PROJECT_ROOT.parent / "shared" / "data" / "team_04_CPU_MEM_RAW.cs
 REAL_EXPECTED = PROJECT_ROOT.parent / "shared" / "data" / "expected mem.csv"
 PERF_TOPIC = "bench-perf"
 PACE = 0.05
+SPEED = 50  # pacing at a speed: the gapped recording's hour in 72 s
 
 
-def produce_run(impl: str, ds: datasets.Scaled, bootstrap: str, pace: float = 0.0,
-                manifest: Path | None = None) -> dict:
-    """One producer run in its own process; raises unless every message was acknowledged."""
-    cmd = [PYTHON, "-m", "bench.produce_once", "--impl", impl, "--dataset", str(ds.dataset),
+def produce_run(impl: str, ds: datasets.Scaled | Path, bootstrap: str, pace: float = 0.0,
+                manifest: Path | None = None, speed: float | None = None, rows: int | None = None) -> dict:
+    """One producer run in its own process; raises unless every message was acknowledged.
+
+    ``ds`` is a scaled dataset, or a dataset file of ``rows`` rows."""
+    if isinstance(ds, datasets.Scaled):
+        path, rows, scale = ds.dataset, ds.rows, f"{ds.scale}x"
+    else:
+        path, scale = ds, ds.parent.name
+    cmd = [PYTHON, "-m", "bench.produce_once", "--impl", impl, "--dataset", str(path),
            "--bootstrap", bootstrap, "--seconds-per-group", str(pace)]
+    if speed is not None:
+        cmd += ["--speed", str(speed)]
     if manifest is not None:
         cmd += ["--manifest", str(manifest)]
-    m = run_measured(cmd).check(f"{impl} producer on {ds.dataset}")
+    m = run_measured(cmd).check(f"{impl} producer on {path}")
     out = last_json_line(m.stdout)
-    expected_messages = ds.rows * 4
+    expected_messages = rows * 4
     if out["messages"] != expected_messages or out["acked"] != expected_messages:
         raise RuntimeError(f"{impl} producer: {out['acked']} of {out['messages']} acknowledged, "
                            f"expected {expected_messages}")
     out["msg_per_s"] = out["messages"] / out["seconds"]
-    log.info("%s producer %dx pace %g: %d messages in %.1f s (%.0f msg/s), peak RSS %.0f MiB", impl, ds.scale,
-             pace, out["messages"], out["seconds"], out["msg_per_s"], out["peak_rss_bytes"] / MIB)
+    log.info("%s producer %s %s: %d messages in %.1f s (%.0f msg/s), peak RSS %.0f MiB", impl, scale,
+             f"speed {speed:g}" if speed is not None else f"pace {pace:g}", out["messages"], out["seconds"],
+             out["msg_per_s"], out["peak_rss_bytes"] / MIB)
     return out
 
 
@@ -64,7 +74,8 @@ def average_record_bytes(ds: datasets.Scaled) -> int:
     from include import contract, dataset, producer
 
     data = dataset.load(ds.dataset)
-    prefix = len('{"timestamp": "00:00:00", "original_ts": "00:00:00", "server_id": ') + len("}")
+    prefix = len('{"timestamp": "00:00:00", "original_ts": "00:00:00", "event_time": "1970-01-01T00:00:00Z", '
+                 '"server_id": ') + len("}")
     total = count = 0
     server_json = [len(json.dumps(s)) + len(s.encode()) for s in data.servers]  # value's id text + key
     for topic, fields in contract.TOPIC_FIELDS.items():
@@ -106,6 +117,22 @@ def bench_pacing(bootstrap: str, ds1: datasets.Scaled) -> dict:
     return {"seconds_per_group": PACE, "groups": ours["groups"], "ours": ours, "seed": seed,
             "ours_final_drift_ms": ours["final_lateness"] * 1000, "ours_p99_lateness_ms": ours["p99_lateness"] * 1000,
             "seed_final_drift_ms": seed["final_lateness"] * 1000, "seed_p99_lateness_ms": seed["p99_lateness"] * 1000,
+            "met": ours["final_lateness"] <= 0.005 and ours["p99_lateness"] <= 0.010}
+
+
+def bench_pacing_speed(bootstrap: str, speed: float = SPEED) -> dict:
+    """Pacing at a speed over a recording with gaps: every group due at its recorded distance from the first
+    divided by speed. Drift and lateness as for seconds_per_group (row 2), and the pace the manifest reports."""
+    path = datasets.gapped()
+    groups = len(datasets.gapped_seconds())
+    ours = produce_run("ours", path, bootstrap, speed=speed, rows=groups * datasets.GAPPED_SERVERS)
+    if ours["groups"] != groups or ours["pace"]["recorded_seconds"] != datasets.GAPPED_SPAN:
+        raise RuntimeError(f"pacing-at-speed bench expects {groups} groups over {datasets.GAPPED_SPAN} recorded s, "
+                           f"got {ours['groups']} over {ours['pace']['recorded_seconds']}")
+    pace = ours["pace"]
+    return {"speed": speed, "groups": groups, "recorded_seconds": pace["recorded_seconds"], "ours": ours,
+            "final_drift_ms": ours["final_lateness"] * 1000, "p99_lateness_ms": ours["p99_lateness"] * 1000,
+            "achieved_speed": pace["achieved"], "achieved_seconds": pace["achieved_seconds"],
             "met": ours["final_lateness"] <= 0.005 and ours["p99_lateness"] <= 0.010}
 
 
@@ -185,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="dataset scales for the Spark/pandas and memory figures (default 1,10,100)")
     p.add_argument("--rounds", type=int, default=2, help="interleaved rounds of ours vs ProducerPerformance")
     p.add_argument("--out", type=Path, default=RESULTS_DIR / "latest.json")
-    p.add_argument("--skip", default="", help="comma list of parts to leave out: producer,pacing,spark,e2e")
+    p.add_argument("--skip", default="", help="comma list of parts to leave out: producer,pacing,speed,spark,e2e")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
@@ -221,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
             results["producer_memory"]["met"] = memory[100] <= 400 * 10**6 and memory[100] / memory[10] <= 1.25
         if "pacing" not in skip:
             results["pacing"] = bench_pacing(broker.bootstrap, scaled[1])
+        if "speed" not in skip:
+            results["pacing_speed"] = bench_pacing_speed(broker.bootstrap)
         if "spark" not in skip:
             results["spark"] = bench_spark({s: scaled[s] for s in sizes}, manifests, work)
         if "e2e" not in skip:

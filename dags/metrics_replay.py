@@ -8,11 +8,14 @@ Runs nightly at 02:00 (the default dataset at the recorded pace, one group per s
 triggered; trigger with params to replay another dataset, faster, or with other thresholds. Each run
 writes to its own folder, `output/<run id>` unless `output_dir` is set.
 
-1. **check_broker**: the params hold together (slide vs window, files exist), and the broker of the Kafka
-   connection (`kafka_conn_id`, default `kafka_default`) answers.
+1. **check_broker**: the params hold together (slide vs window, every dataset file exists and is allowed,
+   recording_start is a date-time), and the broker of the Kafka connection (`kafka_conn_id`, default
+   `kafka_default`) answers.
 2. **ensure_topics**: topic-cpu, topic-mem, topic-net and topic-disk exist (created if missing, never recreated).
-3. **produce_metrics**: the dataset is sent one timestamp group every `seconds_per_group` seconds; the
-   offsets written are recorded in `<output_dir>/manifest.json`.
+3. **produce_metrics**: the dataset is sent one timestamp group at a time: at `speed` x recorded time when
+   `speed` is set (recorded gaps replayed as gaps), else one group every `seconds_per_group` seconds. Each
+   record's Kafka timestamp is its event time (moved to start now under `time_shift` `now`); the offsets
+   written, the event-time constants and the pace kept are recorded in `<output_dir>/manifest.json`.
 4. **window_metrics**: a Spark job reads exactly those records and writes `<output_dir>/cpu_mem.csv`
    (30 s windows sliding every 10 s, averages and threshold alerts) and, when the dataset has
    net_in/net_out/disk_io, `<output_dir>/net_disk.csv` (window maxima, flood and thrash alerts).
@@ -89,7 +92,8 @@ def metrics_replay():
         from include import replay
 
         return replay.produce_metrics(params["kafka_conn_id"], params["dataset_path"], params["output_dir"],
-                                      run_id, params["seconds_per_group"])
+                                      run_id, params["seconds_per_group"], speed=params["speed"],
+                                      recording_start=params["recording_start"], time_shift=params["time_shift"])
 
     window_metrics = SparkSubmitOperator(
         task_id="window_metrics",

@@ -395,13 +395,22 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_reference(args: argparse.Namespace) -> int:
     from devtools import reference
+    from include.dataset import resolve_files
     from include.paths import resolve
 
     spec = reference.WindowSpec(args.window_seconds, args.slide_seconds, args.warmup_windows)
     net_disk_out = resolve(args.out_net_disk) if args.out_net_disk else None
-    ds = reference.write_expected(resolve(args.dataset), resolve(args.out), net_disk_out, spec, args.cpu_threshold,
-                                  args.mem_threshold, args.net_threshold, args.disk_threshold)
-    print(f"wrote {args.out}" + (f" and {args.out_net_disk}" if net_disk_out and ds.has_net_disk else ""))
+    try:
+        # A file, a folder or a glob, relative to the project root as the DAG's dataset_path is.
+        files = resolve_files(args.dataset, resolve)
+        ds = reference.write_expected(files, resolve(args.out), net_disk_out, spec, args.cpu_threshold,
+                                      args.mem_threshold, args.net_threshold, args.disk_threshold,
+                                      recording_start=args.recording_start or None)
+    except ValueError as exc:  # a DatasetError (file, line, field), or a recording_start that is no date-time
+        print(f"cannot compute the expected output: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out}" + (f" and {args.out_net_disk}" if net_disk_out and ds.has_net_disk else "")
+          + f" from {len(ds.files)} file(s), {ds.rows} rows")
     return 0
 
 
@@ -436,7 +445,10 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--seed", type=int, default=4)
     g.set_defaults(func=cmd_generate)
     f = sub.add_parser("reference", help="expected outputs of a dataset, by the reference implementation")
-    f.add_argument("--dataset", required=True)
+    f.add_argument("--dataset", required=True, help="a CSV file, a folder of CSV files or a glob of them")
+    f.add_argument("--recording-start", default="",
+                   help="ISO date-time placing a time-of-day recording that crosses midnight (the DAG's "
+                        "recording_start); empty by default")
     f.add_argument("--out", required=True, help="expected CPU/MEM CSV")
     f.add_argument("--out-net-disk", help="expected NET/DISK CSV (when the dataset has those columns)")
     f.add_argument("--window-seconds", type=int, default=c.WINDOW_SECONDS)

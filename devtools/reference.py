@@ -4,13 +4,17 @@ It produces the expected files shipped in data/ (`make reference`) and is the ya
 is tested against. It is written for clarity, not speed: every window is a Python list.
 
 Semantics (the seed's, pinned down by reproducing its real expected output byte for byte):
-- sliding windows of ``window_seconds`` every ``slide_seconds``; every window start is congruent to the
-  earliest event second modulo the slide; only windows holding data exist;
+- sliding windows of ``window_seconds`` every ``slide_seconds`` on the dataset's timeline (``Dataset.seconds``:
+  UTC epoch seconds for dated data, seconds since midnight of the first day for times of day); every window
+  start is congruent to the earliest timeline second modulo the slide; only windows holding data exist;
 - per server and window the mean of cpu_pct and mem_pct, where each value is first narrowed to a 32-bit
   float (the original job declared them FloatType; parsing as doubles puts ~8% of cells 0.01 off),
   summed in 64-bit, and rounded HALF_UP to 2 decimals;
 - per server the first ``warmup_windows`` windows (the partial leading ones) are dropped;
-- an alert from the rounded means and the thresholds.
+- an alert from the rounded means and the thresholds;
+- window_start and window_end as ``Dataset.format_second`` writes them (``YYYY-MM-DD HH:MM:SS`` UTC for dated
+  data, ``HH:MM:SS`` for times of day, also on the second day of a recording across midnight); rows sorted by
+  server_id (string order), then by window start in time order, not text order.
 
 NET/DISK uses the same windows and warm-up drop with the per-window maxima of net_in and disk_io
 (64-bit values), rounded HALF_UP to 2 decimals, and flood/thrash alerts.
@@ -18,16 +22,18 @@ NET/DISK uses the same windows and warm-up drop with the per-window maxima of ne
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
-
 from pathlib import Path
 
 from include import contract as c
 from include.contract import (ALERT_BOTH, ALERT_CPU, ALERT_DISK, ALERT_MEM, ALERT_NET, ALERT_NET_DISK, CPU_MEM_HEADER,
                               NET_DISK_HEADER)
-from include.dataset import Dataset, format_time_of_day, load
+from include.dataset import Dataset, load
 from include.formatting import as_float32, csv_text, float32_text, float64_text, round_half_up
 from include.paths import write_atomically
 
@@ -90,13 +96,15 @@ def _windows(ds: Dataset, spec: WindowSpec) -> dict[int, list[tuple[int, list[in
 
 
 def _rows(ds: Dataset, spec: WindowSpec, cells) -> list[tuple[str, ...]]:
-    rows = []
+    keyed = []
     for server, windows in _windows(ds, spec).items():
         for start, members in windows:
-            rows.append((ds.servers[server], format_time_of_day(start),
-                         format_time_of_day(start + spec.window_seconds), *cells(members)))
-    rows.sort(key=lambda r: (r[0], r[1]))
-    return rows
+            row = (ds.servers[server], ds.format_second(start), ds.format_second(start + spec.window_seconds),
+                   *cells(members))
+            keyed.append(((ds.servers[server], start), row))
+    # Time order, not text order: a time of day after midnight ("00:00:10") follows "23:59:50".
+    keyed.sort(key=lambda k: k[0])
+    return [row for _, row in keyed]
 
 
 def cpu_mem_rows(ds: Dataset, spec: WindowSpec, cpu_threshold: float, mem_threshold: float) -> list[tuple[str, ...]]:
@@ -124,12 +132,16 @@ def net_disk_rows(ds: Dataset, spec: WindowSpec, net_threshold: float,
     return _rows(ds, spec, cells)
 
 
-def write_expected(dataset_path: Path, cpu_mem_path: Path, net_disk_path: Path | None,
-                   spec: WindowSpec = WindowSpec(), cpu_threshold: float = c.CPU_THRESHOLD,
+def write_expected(dataset_path: str | os.PathLike[str] | Sequence[Path], cpu_mem_path: Path,
+                   net_disk_path: Path | None, spec: WindowSpec = WindowSpec(), cpu_threshold: float = c.CPU_THRESHOLD,
                    mem_threshold: float = c.MEM_THRESHOLD, net_threshold: float = c.NET_THRESHOLD,
-                   disk_threshold: float = c.DISK_THRESHOLD) -> Dataset:
-    """Write a dataset's expected outputs (NET/DISK only when it has those columns and a path is given)."""
-    ds = load(dataset_path)
+                   disk_threshold: float = c.DISK_THRESHOLD,
+                   recording_start: datetime | str | None = None) -> Dataset:
+    """Write a dataset's expected outputs (NET/DISK only when it has those columns and a path is given).
+
+    ``dataset_path`` is what ``include.dataset.load`` takes: a file, a folder, a glob or a list of files;
+    ``recording_start`` places a time-of-day recording that crosses midnight."""
+    ds = load(dataset_path, recording_start)
     write_atomically(cpu_mem_path, csv_text(CPU_MEM_HEADER, cpu_mem_rows(ds, spec, cpu_threshold, mem_threshold)))
     if net_disk_path is not None and ds.has_net_disk:
         write_atomically(net_disk_path, csv_text(NET_DISK_HEADER,

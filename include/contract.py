@@ -26,6 +26,12 @@ TOPIC_FIELDS: dict[str, tuple[str, ...]] = {
 RUN_HEADER = "replay-run"
 ATTEMPT_HEADER = "replay-attempt"
 
+# time_shift (param): records keep their recorded event time, or all move by one constant so the first group's
+# event time is the moment the replay started (the manifest's time_shift_seconds).
+TIME_SHIFT_NONE = "none"
+TIME_SHIFT_NOW = "now"
+TIME_SHIFTS = (TIME_SHIFT_NONE, TIME_SHIFT_NOW)
+
 # Files of one run's output folder.
 MANIFEST_FILE = "manifest.json"
 CPU_MEM_FILE = "cpu_mem.csv"

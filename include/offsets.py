@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, NonNegativeInt, StringConstraints
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, NonNegativeFloat, NonNegativeInt,
+                      StringConstraints)
 
 from include.handoff import read_model
+from include.pacing import requested_pace
 from include.paths import write_atomically
 
 
@@ -66,6 +68,47 @@ Span = Annotated[list[NonNegativeInt], Field(min_length=2, max_length=2), AfterV
 PartitionKey = Annotated[str, StringConstraints(pattern=r"^[0-9]+$")]
 
 
+class Pace(BaseModel):
+    """The pace a replay was asked for and the pace it kept.
+
+    ``mode`` "speed": ``requested`` is the speed (x recorded time, 0 = as fast as possible) and ``achieved``
+    is ``recorded_seconds / achieved_seconds``. ``mode`` "seconds_per_group": ``requested`` is the seconds
+    per timestamp group (0 = as fast as possible) and ``achieved`` is ``achieved_seconds`` per step from one
+    group to the next. ``achieved`` is None when nothing can be measured (one group, or no time passed)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    mode: Literal["speed", "seconds_per_group"]
+    requested: NonNegativeFloat
+    groups: NonNegativeInt
+    # Last timeline second minus the first: how long the recording lasted.
+    recorded_seconds: NonNegativeInt
+    # Wall-clock seconds from the release of the first group to the release of the last (monotonic clock).
+    achieved_seconds: NonNegativeFloat
+    achieved: NonNegativeFloat | None
+
+    @classmethod
+    def measured(cls, mode: Literal["speed", "seconds_per_group"], requested: float, groups: int,
+                 recorded_seconds: int, achieved_seconds: float) -> Pace:
+        if mode == "speed":
+            achieved = recorded_seconds / achieved_seconds if achieved_seconds > 0 else None
+        else:
+            achieved = achieved_seconds / (groups - 1) if groups > 1 else None
+        return cls(mode=mode, requested=float(requested), groups=groups, recorded_seconds=recorded_seconds,
+                   achieved_seconds=float(achieved_seconds), achieved=achieved)
+
+    def describe(self) -> str:
+        """``requested .. achieved ..`` in the mode's unit, for a log line."""
+        if self.mode == "speed":
+            asked = requested_pace(self.requested, 0)
+            kept = "n/a" if self.achieved is None else f"{self.achieved:.4g}x"
+        else:
+            asked = requested_pace(None, self.requested)
+            kept = "n/a" if self.achieved is None else f"{self.achieved:.4g} s per group"
+        return (f"pace requested {asked}, achieved {kept} ({self.recorded_seconds} recorded s in "
+                f"{self.achieved_seconds:.3f} s, {self.groups} groups)")
+
+
 class Manifest(BaseModel):
     """What one successful produce attempt wrote; the contract between produce_metrics and the Spark job.
 
@@ -79,7 +122,17 @@ class Manifest(BaseModel):
     attempt_id: str
     bootstrap_servers: str
     dataset_path: str
+    # The earliest timeline second (see include.dataset: the UTC epoch second for a dated dataset, seconds since
+    # midnight of the first day for a time-of-day one).
     first_second: int
+    # Timestamps with dates (outputs then write windows as YYYY-MM-DD HH:MM:SS) rather than times of day.
+    dated: bool
+    # Added to a timeline second, the recorded UTC epoch second (0 for a dated dataset).
+    epoch_offset: int
+    # Added to a recorded epoch second, the event time sent (record timestamp, event_time); 0 unless the run
+    # used time_shift "now". So timeline second = event epoch second - time_shift_seconds - epoch_offset.
+    time_shift_seconds: int
+    pace: Pace
     has_net_disk: bool
     # topic -> partition (as str, JSON keys) -> [start, end) offsets
     offsets: dict[str, dict[PartitionKey, Span]]

@@ -2,16 +2,18 @@
 
 Airflow validates each Param's JSON schema when a run is created (types, bounds, enums), so a negative
 pace or a zero window is refused at trigger time. What one schema cannot see (slide against window,
-whether the dataset file exists, whether a path stays inside its allowed folders) is checked by ``check``
-at the very start of the first task, before anything touches Kafka.
+whether the dataset files exist, whether a path stays inside its allowed folders, whether recording_start
+is a date-time) is checked by ``check`` at the very start of the first task, before anything touches Kafka.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from airflow.sdk import Param
 
 from include import contract as c
-from include.paths import PathNotAllowed, confined
+from include.paths import PathNotAllowed, confined, resolve
 
 
 class ParamError(ValueError):
@@ -21,9 +23,11 @@ class ParamError(ValueError):
 def replay_params() -> dict[str, Param]:
     return {
         "dataset_path": Param(
-            "data/metrics.csv", type="string", minLength=1, title="Dataset CSV",
-            description="Recorded metrics: server_id,timestamp,cpu_pct,mem_pct[,net_in,net_out,disk_io]. "
-                        "Relative paths are relative to the project root."),
+            "data/metrics.csv", type="string", minLength=1, title="Dataset CSV (file, folder or glob)",
+            description="Recorded metrics: server_id,timestamp,cpu_pct,mem_pct[,net_in,net_out,disk_io]; "
+                        "timestamp HH:MM:SS or YYYY-MM-DD HH:MM:SS (Z or +HH:MM allowed). A folder (its *.csv) "
+                        "or a glob such as data/recordings/*.csv merges several files of one form. Relative "
+                        "paths are relative to the project root."),
         "expected_path": Param(
             "data/metrics_expected.csv", type="string", minLength=1, title="Expected CPU/MEM output",
             description="Known-good cpu_mem.csv to validate against."),
@@ -37,7 +41,26 @@ def replay_params() -> dict[str, Param]:
         "seconds_per_group": Param(
             1.0, type="number", minimum=0, maximum=3600, title="Seconds per timestamp group",
             description="Replay pace: one timestamp group every this many seconds (1.0 as recorded by the seed); "
-                        "0 sends as fast as possible."),
+                        "0 sends as fast as possible. Ignored when speed is set."),
+        "speed": Param(
+            None, type=["null", "number"], minimum=0, maximum=1_000_000, title="Speed (x recorded time)",
+            description="The replay runs at speed x recorded time: the wait between two timestamp groups is "
+                        "their recorded gap divided by speed, so gaps are replayed as gaps (1 = as recorded, "
+                        "60 = an hour a minute); 0 = as fast as possible. When set it wins over "
+                        "seconds_per_group; empty: seconds_per_group sets the pace."),
+        "recording_start": Param(
+            None, type=["null", "string"], title="Recording start (time-of-day datasets)",
+            description="ISO date-time such as 2024-03-01T20:52:00 (Z or +HH:MM allowed; UTC without) for a "
+                        "dataset of HH:MM:SS times: a time at or after its time of day lies on its date, an "
+                        "earlier one on the next day, so a recording may cross midnight. It also dates the "
+                        "events sent. Empty: the file is one day, dated the day the replay runs. Leave it "
+                        "empty for a dated dataset."),
+        "time_shift": Param(
+            c.TIME_SHIFT_NONE, type="string", enum=list(c.TIME_SHIFTS), title="Time shift",
+            description="none: records carry their recorded event time (Kafka timestamp and event_time). "
+                        "now: every event time moves by one constant so the first group's is the moment the "
+                        "replay starts, for consumers that treat the data as live. Windows and outputs are "
+                        "computed in recorded time either way."),
         "cpu_threshold": Param(c.CPU_THRESHOLD, type="number", minimum=0, maximum=100, title="CPU alert threshold (%)",
                                description="A window alerts when avg_cpu >= this."),
         "mem_threshold": Param(c.MEM_THRESHOLD, type="number", minimum=0, maximum=100, title="Memory alert threshold (%)",
@@ -71,8 +94,20 @@ def check(params: dict) -> None:
         raise ParamError(f"window_seconds ({window}) is not a multiple of slide_seconds ({slide})")
     if params["seconds_per_group"] < 0:
         raise ParamError(f"seconds_per_group ({params['seconds_per_group']}) is negative")
+    speed = params.get("speed")
+    if speed is not None and (isinstance(speed, bool) or not isinstance(speed, (int, float)) or speed < 0):
+        raise ParamError(f"speed ({speed!r}) is not a number >= 0 (empty: seconds_per_group sets the pace)")
+    if params.get("time_shift", c.TIME_SHIFT_NONE) not in c.TIME_SHIFTS:
+        raise ParamError(f"time_shift ({params['time_shift']!r}) is not one of {', '.join(c.TIME_SHIFTS)}")
+    from include import dataset  # numpy: not at import, the DAG file imports this module at parse time
+
     try:
-        for name in ("dataset_path", "expected_path", "expected_net_disk_path"):
+        dataset.parse_recording_start(params.get("recording_start"))
+    except ValueError as exc:
+        raise ParamError(str(exc)) from None  # the message starts with "recording_start:"
+    try:
+        dataset_files(params["dataset_path"])
+        for name in ("expected_path", "expected_net_disk_path"):
             if name == "expected_net_disk_path" and not params.get(name):
                 continue  # optional: only needed for a dataset with NET/DISK columns
             path = confined(params[name], name, "data")
@@ -82,3 +117,22 @@ def check(params: dict) -> None:
             confined(params["output_dir"], "output_dir", "output")
     except PathNotAllowed as exc:
         raise ParamError(str(exc)) from None
+
+
+def dataset_files(dataset_path: str) -> list[Path]:
+    """The files ``dataset_path`` (a file, folder or glob) names, each confined to the data roots.
+
+    ParamError names dataset_path for a missing file or a folder/glob without files; PathNotAllowed for a
+    file outside the roots (a folder may hold a symlink to elsewhere, so each file is checked, not only the
+    folder)."""
+    from include import dataset
+
+    try:
+        confined(dataset_path, "dataset_path", "data")
+        files = [confined(f, "dataset_path", "data") for f in dataset.resolve_files(dataset_path, resolve)]
+    except dataset.DatasetError as exc:
+        raise ParamError(f"dataset_path: {exc}") from None
+    for path in files:
+        if not path.is_file():
+            raise ParamError(f"dataset_path: no such file {path}")
+    return files

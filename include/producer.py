@@ -1,25 +1,35 @@
 """The paced CSV producer: one timestamp group at a time, each metric to its own topic.
 
 Messages keep the seed's format: key = server_id, value = JSON with ``timestamp`` (send time),
-``original_ts`` (dataset time), ``server_id`` and the metric fields. Every message carries a
-``replay-attempt`` header; the acknowledged offsets go into the manifest the Spark job reads.
+``original_ts`` (the row's own timestamp text), ``server_id`` and the metric fields, and add ``event_time``:
+the sample's event time, ISO 8601 UTC. The record's Kafka timestamp (CreateTime) is that same event time in
+epoch ms, so a consumer can window on Kafka's own time.
+
+Event time = timeline second + ``Dataset.epoch_offset`` (a time-of-day file is dated by recording_start, or
+else by the UTC date the replay started) + the time shift (``time_shift`` "now": one constant that makes the
+first group's event time the moment the replay started; 0 otherwise). The manifest records both constants,
+so the Spark job gets recorded time back.
+
+Every message carries a ``replay-attempt`` header; the acknowledged offsets go into the manifest the Spark
+job reads, with the pace asked for and the pace kept.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 
 from confluent_kafka import KafkaError, Producer
 
-from include.dataset import Dataset
-from include.contract import ATTEMPT_HEADER, RUN_HEADER, TOPIC_FIELDS
-from include.offsets import Manifest, OffsetTracker
+from include.dataset import Dataset, format_datetime
+from include.contract import ATTEMPT_HEADER, RUN_HEADER, TIME_SHIFT_NONE, TIME_SHIFT_NOW, TOPIC_FIELDS
+from include.offsets import Manifest, OffsetTracker, Pace
 from include.pacing import Pacer
 from include.topics import client_logger
 
@@ -55,6 +65,22 @@ def producer_config(connection_config: dict, overrides: dict | None = None) -> d
 COUNTER_FIELDS = frozenset({"net_in", "net_out", "disk_io"})
 
 
+def event_time_text(epoch_second: int) -> str:
+    """``YYYY-MM-DDTHH:MM:SSZ``: an epoch second as the value's ``event_time``."""
+    text = format_datetime(epoch_second)
+    return f"{text[:10]}T{text[11:]}Z"
+
+
+def time_shift_seconds(time_shift: str, first_epoch_second: int, replay_started: datetime) -> int:
+    """Seconds added to every recorded epoch second: 0 for "none"; for "now", what makes the first group's
+    event time the (whole) second the replay started."""
+    if time_shift == TIME_SHIFT_NONE:
+        return 0
+    if time_shift == TIME_SHIFT_NOW:
+        return math.floor(replay_started.timestamp()) - first_epoch_second
+    raise ValueError(f"time_shift must be {TIME_SHIFT_NONE!r} or {TIME_SHIFT_NOW!r}, got {time_shift!r}")
+
+
 def json_number(field: str, value: float) -> str:
     """JSON text of a metric as the seed sent it: percentages as floats, integral counters as integers."""
     if field in COUNTER_FIELDS and value.is_integer() and abs(value) < 2**53:
@@ -65,10 +91,22 @@ def json_number(field: str, value: float) -> str:
 def produce(dataset: Dataset, connection_config: dict, run_id: str, seconds_per_group: float = 1.0,
             flush_timeout: float = 180.0, producer_overrides: dict | None = None,
             clock: Callable[[], float] = time.monotonic, progress_every: float = PROGRESS_EVERY_S,
-            now: Callable[[], datetime] = datetime.now) -> ProduceResult:
-    """Send the whole dataset; raise ProduceError unless every message is acknowledged."""
+            now: Callable[[], datetime] = datetime.now, speed: float | None = None,
+            time_shift: str = TIME_SHIFT_NONE, sleep: Callable[[float], None] = time.sleep) -> ProduceResult:
+    """Send the whole dataset; raise ProduceError unless every message is acknowledged.
+
+    The pace: with ``speed`` (x recorded time, 0 = as fast as possible) each group is due its recorded
+    distance from the first group divided by speed; without it, one group every ``seconds_per_group``.
+    ``now`` gives the send time (its HH:MM:SS is the value's ``timestamp``; a naive one is local time) and,
+    read once before the first group, the moment the replay started."""
     topics = [t for t, fields in TOPIC_FIELDS.items() if all(f in dataset.metric_fields for f in fields)]
     skipped = tuple(t for t in TOPIC_FIELDS if t not in topics)
+    first_second = dataset.first_second
+    pacer = Pacer(seconds_per_group, clock=clock, sleep=sleep, speed=speed)
+    replay_started = now().astimezone(timezone.utc)  # a naive now() is local time, as datetime.now() gives
+    epoch_offset = dataset.epoch_offset(replay_started)
+    shift = time_shift_seconds(time_shift, first_second + epoch_offset, replay_started)
+    to_event = epoch_offset + shift  # timeline second -> event epoch second
     attempt_id = uuid.uuid4().hex
     headers = [(RUN_HEADER, run_id.encode()), (ATTEMPT_HEADER, attempt_id.encode())]
     config = producer_config(connection_config, producer_overrides)
@@ -77,7 +115,12 @@ def produce(dataset: Dataset, connection_config: dict, run_id: str, seconds_per_
 
     def on_delivery(err: KafkaError | None, msg) -> None:
         if err is not None:
-            tracker.record_failure(f"{msg.topic()}: {err.str()}")
+            hint = ""
+            if err.code() == KafkaError.INVALID_TIMESTAMP:
+                hint = (" (the topic refuses this record's event-time timestamp, "
+                        f"{msg.timestamp()[1]} ms: its message.timestamp.after.max.ms / before.max.ms are too "
+                        "narrow; topics that ensure_topics creates accept any timestamp)")
+            tracker.record_failure(f"{msg.topic()}: {err.str()}{hint}")
         else:
             tracker.record(msg.topic(), msg.partition(), msg.offset())
 
@@ -87,31 +130,44 @@ def produce(dataset: Dataset, connection_config: dict, run_id: str, seconds_per_
     position = {f: i for i, f in enumerate(dataset.metric_fields)}
     columns = [(t, [(f', "{f}": ', f, position[f]) for f in TOPIC_FIELDS[t]]) for t in topics]
     total_groups = dataset.group_count()
-    pacer = Pacer(seconds_per_group, clock=clock)
+    log.info("Replay started %s; event time = timeline second + %d (epoch offset %d, time shift %d s); first "
+             "group %s at %s", replay_started.isoformat(timespec="seconds"), to_event, epoch_offset, shift,
+             dataset.format_second(first_second), event_time_text(first_second + to_event))
     started = clock()
     last_report = started
     sent = 0
     produce_one = producer.produce
     # The dataset is streamed group by group (dataset.stream_groups), never held whole.
     for index, group in enumerate(dataset.stream_groups()):
-        lateness = pacer.wait_for(index)
+        lateness = pacer.wait_for(index, group.second - first_second)
         send_ts = now().strftime("%H:%M:%S")
-        prefix = f'{{"timestamp": "{send_ts}", "original_ts": "{group.original_ts}", "server_id": '
+        event_second = group.second + to_event
+        timestamp_ms = event_second * 1000
+        # Everything of the value before server_id but the row's own timestamp text is the same for the group.
+        head = f'{{"timestamp": "{send_ts}", "original_ts": "'
+        tail = f'", "event_time": "{event_time_text(event_second)}", "server_id": '
+        original_ts = None
+        prefix = ""
         for sample in group.samples:
+            if sample.original_ts != original_ts:  # the same for every sample of a time-of-day group
+                original_ts = sample.original_ts
+                prefix = head + original_ts + tail
             srv = sample.server
             values = sample.values
-            head = prefix + server_json[srv]
+            head_server = prefix + server_json[srv]
             key = server_keys[srv]
             for topic, fields in columns:
                 body = "".join([name + json_number(f, values[i]) for name, f, i in fields])
-                value = (head + body + "}").encode()
+                value = (head_server + body + "}").encode()
                 try:
-                    produce_one(topic, value=value, key=key, headers=headers, on_delivery=on_delivery)
+                    produce_one(topic, value=value, key=key, headers=headers, on_delivery=on_delivery,
+                                timestamp=timestamp_ms)
                 except BufferError:
                     while True:  # local queue full: let deliveries drain, then retry this message
                         producer.poll(0.05)
                         try:
-                            produce_one(topic, value=value, key=key, headers=headers, on_delivery=on_delivery)
+                            produce_one(topic, value=value, key=key, headers=headers, on_delivery=on_delivery,
+                                        timestamp=timestamp_ms)
                             break
                         except BufferError:
                             continue
@@ -121,7 +177,7 @@ def produce(dataset: Dataset, connection_config: dict, run_id: str, seconds_per_
         if t - last_report >= progress_every or index + 1 == total_groups:
             rate = sent / max(t - started, 1e-9)
             log.info("group %d/%d (%s) sent, %d messages, %.0f msg/s, lateness %.1f ms",
-                     index + 1, total_groups, group.original_ts, sent, rate, lateness * 1000)
+                     index + 1, total_groups, dataset.format_second(group.second), sent, rate, lateness * 1000)
             last_report = t
     remaining = producer.flush(flush_timeout)
     elapsed = clock() - started
@@ -131,10 +187,15 @@ def produce(dataset: Dataset, connection_config: dict, run_id: str, seconds_per_
             f"{unacked} of {sent} messages were not acknowledged by {config.get('bootstrap.servers')} "
             f"({tracker.failed} failed, {remaining} still queued after {flush_timeout:g} s flush)"
             + (f"; first error: {tracker.first_error}" if tracker.first_error else ""))
+    pace = Pace.measured("seconds_per_group" if speed is None else "speed",
+                         seconds_per_group if speed is None else speed, groups=total_groups,
+                         recorded_seconds=dataset.last_second - first_second, achieved_seconds=pacer.elapsed)
     manifest = Manifest.from_tracker(
         tracker, run_id=run_id, attempt_id=attempt_id, bootstrap_servers=str(config.get("bootstrap.servers")),
-        dataset_path=str(dataset.path), first_second=dataset.first_second, has_net_disk=dataset.has_net_disk)
+        dataset_path=str(dataset.path), first_second=first_second, dated=dataset.dated, epoch_offset=epoch_offset,
+        time_shift_seconds=shift, pace=pace, has_net_disk=dataset.has_net_disk)
     stats = pacer.lateness
+    log.info("All %d messages acknowledged, %d groups in %.1f s; %s", sent, total_groups, elapsed, pace.describe())
     return ProduceResult(manifest=manifest, groups=total_groups, messages=sent, seconds=elapsed,
                          max_lateness=stats.max, p99_lateness=stats.percentile(99), final_lateness=stats.last,
                          skipped_topics=skipped)

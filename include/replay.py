@@ -11,7 +11,8 @@ import logging
 from dataclasses import asdict
 from datetime import datetime, timezone
 
-from include.contract import CPU_MEM_FILE, MANIFEST_FILE, REPORT_FILE, TOPICS, VALIDATION_FILE
+from include.contract import CPU_MEM_FILE, MANIFEST_FILE, REPORT_FILE, TIME_SHIFT_NONE, TOPICS, VALIDATION_FILE
+from include.pacing import requested_pace
 from include.paths import PathNotAllowed, confined, output_dir_for
 
 log = logging.getLogger("metrics_replay")
@@ -53,8 +54,12 @@ def check_broker(conn_id: str, params: dict | None = None, timeout: float = 10.0
             replay_params.check(params)
         except replay_params.ParamError as exc:
             fail_without_retry(f"params rejected: {exc}")
-        log.info("Params hold together: dataset %s, expected %s, windows of %ss every %ss",
-                 params["dataset_path"], params["expected_path"], params["window_seconds"], params["slide_seconds"])
+        log.info("Params hold together: dataset %s%s, expected %s, windows of %ss every %ss, %s, time shift %s",
+                 params["dataset_path"],
+                 f" recorded from {params['recording_start']}" if params.get("recording_start") else "",
+                 params["expected_path"], params["window_seconds"], params["slide_seconds"],
+                 requested_pace(params.get("speed"), params["seconds_per_group"]),
+                 params.get("time_shift", TIME_SHIFT_NONE))
     try:
         info = topics.check_broker(config, conn_id, timeout=timeout)
     except topics.BrokerAuthenticationFailed as exc:
@@ -83,33 +88,49 @@ def ensure_topics(conn_id: str, partitions: int, replication: int, timeout: floa
 
 
 def produce_metrics(conn_id: str, dataset_path: str, output_dir: str | None, run_id: str,
-                    seconds_per_group: float) -> dict:
-    """Stream the dataset; write the manifest of exactly what was written; return its path."""
+                    seconds_per_group: float, speed: float | None = None, recording_start: str | None = None,
+                    time_shift: str = TIME_SHIFT_NONE) -> dict:
+    """Stream the dataset; write the manifest of exactly what was written; return its path.
+
+    The pace is ``speed`` x recorded time when speed is set (0: as fast as possible), else one group every
+    ``seconds_per_group``; ``recording_start`` places a time-of-day dataset's rows (and dates their events);
+    ``time_shift`` "now" moves every event time so the first is the moment the replay starts."""
     from include import dataset, producer
-    from include.paths import resolve
+    from include.params import ParamError, dataset_files
 
     config = kafka_config(conn_id)
     # Checked again where they are used, not only in check_broker: a task can be run on its own.
     try:
         path = confined(dataset_path, "dataset_path", "data")
         # A folder or glob is confined file by file as well: any file in it may be a symlink to elsewhere.
-        files = [confined(f, "dataset_path", "data") for f in dataset.resolve_files(dataset_path, resolve)]
+        files = dataset_files(dataset_path)
         out = confined(output_dir_for(output_dir, run_id), "output_dir", "output")
-        ds = dataset.load(files)  # every file is checked whole before the first message goes out
-    except (PathNotAllowed, dataset.DatasetError) as exc:
+        try:
+            start = dataset.parse_recording_start(recording_start)
+        except ValueError as exc:
+            raise ParamError(str(exc)) from None  # the message names recording_start
+        ds = dataset.load(files, recording_start=start)  # every file is checked whole before the first message
+    except (PathNotAllowed, ParamError, dataset.DatasetError) as exc:
         fail_without_retry(f"cannot replay: {exc}")
-    log.info("Producing %s (%d rows, %d servers, %d groups) to %s at %g s per group", path, ds.rows,
-             len(ds.servers), ds.group_count(), config.get("bootstrap.servers"), seconds_per_group)
-    result = producer.produce(ds, config, run_id=run_id, seconds_per_group=seconds_per_group)
+    log.info("Producing %s (%d file%s, %d rows, %d servers, %d groups, %s to %s%s) to %s at %s, time shift %s",
+             path, len(ds.files), "" if len(ds.files) == 1 else "s", ds.rows, len(ds.servers), ds.group_count(),
+             ds.format_second(ds.first_second), ds.format_second(ds.last_second),
+             f", recording started {ds.recording_start.isoformat()}" if ds.recording_start else "",
+             config.get("bootstrap.servers"), requested_pace(speed, seconds_per_group), time_shift)
+    result = producer.produce(ds, config, run_id=run_id, seconds_per_group=seconds_per_group, speed=speed,
+                              time_shift=time_shift)
     if result.skipped_topics:
         log.info("Dataset has no net_in/net_out/disk_io columns: skipped %s", ", ".join(result.skipped_topics))
-    manifest_path = result.manifest.write(out / MANIFEST_FILE)
-    log.info("Produced %d messages in %d groups in %.1f s (%.0f msg/s); lateness max %.1f ms, p99 %.1f ms, "
-             "final %.1f ms; per topic %s; manifest %s", result.messages, result.groups, result.seconds,
-             result.messages / max(result.seconds, 1e-9), result.max_lateness * 1000, result.p99_lateness * 1000,
-             result.final_lateness * 1000, json.dumps(result.manifest.counts), manifest_path)
+    manifest = result.manifest
+    manifest_path = manifest.write(out / MANIFEST_FILE)
+    log.info("Produced %d messages in %d groups in %.1f s (%.0f msg/s); %s; lateness max %.1f ms, p99 %.1f ms, "
+             "final %.1f ms; event time offset %d s (epoch %d + shift %d); per topic %s; manifest %s",
+             result.messages, result.groups, result.seconds, result.messages / max(result.seconds, 1e-9),
+             manifest.pace.describe(), result.max_lateness * 1000, result.p99_lateness * 1000,
+             result.final_lateness * 1000, manifest.epoch_offset + manifest.time_shift_seconds,
+             manifest.epoch_offset, manifest.time_shift_seconds, json.dumps(manifest.counts), manifest_path)
     return {"manifest": str(manifest_path), "output_dir": str(out), "messages": result.messages,
-            "counts": result.manifest.counts}
+            "counts": manifest.counts}
 
 
 def validate_output(output_dir: str, expected_path: str, expected_net_disk_path: str | None, run_id: str,

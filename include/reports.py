@@ -79,7 +79,14 @@ def mismatch_table(validation: ValidationRecord) -> str:
 def _windows(cpu_mem_csv: Path) -> pd.DataFrame:
     df = pd.read_csv(cpu_mem_csv, dtype={"server_id": str, "window_start": str, "alert": str},
                      keep_default_na=False)
-    df["t"] = pd.to_datetime("2000-01-01 " + df["window_start"])
+    if df["window_start"].str.len().gt(8).any():  # a dated dataset's windows: UTC date-times
+        df["t"] = pd.to_datetime(df["window_start"], format="%Y-%m-%d %H:%M:%S")
+    else:
+        # Times of day, each server's in time order: one earlier than the row before is on the next day
+        # (a recording across midnight).
+        t = pd.to_datetime("2000-01-01 " + df["window_start"], format="%Y-%m-%d %H:%M:%S")
+        days = t.groupby(df["server_id"]).diff().lt(pd.Timedelta(0)).groupby(df["server_id"]).cumsum()
+        df["t"] = t + pd.to_timedelta(days, unit="D")
     for c in ("avg_cpu", "avg_mem"):
         df[c] = pd.to_numeric(df[c])
     return df

@@ -115,14 +115,29 @@ def _without_address(message: str) -> str:
     return re.sub(r"^\S+://\S+: ", "", message)
 
 
+# Records carry their recorded event time as Kafka timestamp (include.producer), which may lie years back or
+# hours ahead. A broker's defaults would lose them: Kafka 4 refuses a timestamp more than an hour ahead
+# (message.timestamp.after.max.ms), e.g. a time of day later today, and time retention counts from the
+# timestamp, so a 2024 recording would be deleted minutes after it is written, before Spark reads it. Topics
+# the replay creates therefore take any timestamp and are trimmed by size instead (per partition, oldest
+# segments first; a replay of the 100x bench dataset is a few hundred MiB).
+EVENT_TIME_TOPIC_CONFIG = {
+    "message.timestamp.after.max.ms": str(2**63 - 1),
+    "message.timestamp.before.max.ms": str(2**63 - 1),
+    "retention.ms": "-1",
+    "retention.bytes": str(1 << 30),
+}
+
+
 def topic_config(replication: int) -> dict[str, str]:
-    """Config of the topics ensure_topics creates: with 3 or more replicas, min.insync.replicas 2.
+    """Config of the topics ensure_topics creates: EVENT_TIME_TOPIC_CONFIG, and with 3 or more replicas,
+    min.insync.replicas 2.
 
     Together with the producer's acks=all a write is then acknowledged only once two replicas hold it, so
     losing any one broker loses no acknowledged record and still leaves writes possible. With fewer
     replicas the broker's own default (normally 1) applies: 2 of 2 would stop all writes when one broker is
     down."""
-    return {"min.insync.replicas": "2"} if replication >= 3 else {}
+    return {**EVENT_TIME_TOPIC_CONFIG, **({"min.insync.replicas": "2"} if replication >= 3 else {})}
 
 
 @dataclass
@@ -133,8 +148,8 @@ class TopicReport:
 
 def ensure_topics(config: dict, topics: tuple[str, ...] | list[str], partitions: int, replication: int,
                   timeout: float = DEFAULT_TIMEOUT_S, new_topic_config: dict[str, str] | None = None) -> TopicReport:
-    """Create the topics that are missing (with topic config ``new_topic_config``, e.g. topic_config(replication));
-    report the ones that exist, never recreate or reconfigure them."""
+    """Create the topics that are missing (with topic config ``new_topic_config``; topic_config(replication)
+    when None); report the ones that exist, never recreate or reconfigure them."""
     if partitions < 1:
         raise ValueError(f"partitions must be >= 1, got {partitions}")
     if replication < 1:
@@ -153,7 +168,9 @@ def ensure_topics(config: dict, topics: tuple[str, ...] | list[str], partitions:
         else:
             missing.append(t)
     if missing:
-        new = [NewTopic(t, num_partitions=partitions, replication_factor=replication, config=new_topic_config or {})
+        if new_topic_config is None:
+            new_topic_config = topic_config(replication)
+        new = [NewTopic(t, num_partitions=partitions, replication_factor=replication, config=new_topic_config)
                for t in missing]
         futures = admin.create_topics(new, request_timeout=timeout, operation_timeout=timeout)
         for t, fut in futures.items():

@@ -39,14 +39,16 @@ def test_params_are_typed_with_seed_defaults(dagbag):
                 "seconds_per_group": 1.0, "cpu_threshold": 80.07, "mem_threshold": 89.36, "window_seconds": 30,
                 "slide_seconds": 10, "warmup_windows": 2, "partitions": 1, "replication": 1,
                 "kafka_conn_id": "kafka_default", "expected_net_disk_path": "data/metrics_net_disk_expected.csv",
-                "net_threshold": 6104.83, "disk_threshold": 1839.94}
+                "net_threshold": 6104.83, "disk_threshold": 1839.94, "speed": None, "recording_start": None,
+                "time_shift": "none"}
     assert {k: params[k] for k in expected} == expected
     for name in expected:
         param = params.get_param(name)
         assert "type" in param.schema, f"param {name} has no type"
         assert param.schema.get("title") and param.description, f"param {name} does not explain itself"
-    for name in ("seconds_per_group", "cpu_threshold", "window_seconds", "slide_seconds", "partitions"):
+    for name in ("seconds_per_group", "cpu_threshold", "window_seconds", "slide_seconds", "partitions", "speed"):
         assert "minimum" in params.get_param(name).schema, f"param {name} has no lower bound"
+    assert params.get_param("time_shift").schema["enum"] == ["none", "now"]
 
 
 def test_schedule_retries_and_docs(dagbag):

@@ -91,9 +91,9 @@ def test_produce_then_consume_gives_exact_counts(tmp_path, kafka_config):
         keys = {r.key().decode() for r in records}
         assert keys == set(ds.servers)
     cpu = json.loads(consume_range(kafka_config, m, "topic-cpu")[0].value())
-    assert set(cpu) == {"timestamp", "original_ts", "server_id", "cpu_pct"}
+    assert set(cpu) == {"timestamp", "original_ts", "event_time", "server_id", "cpu_pct"}
     net = json.loads(consume_range(kafka_config, m, "topic-net")[0].value())
-    assert set(net) == {"timestamp", "original_ts", "server_id", "net_in", "net_out"}
+    assert set(net) == {"timestamp", "original_ts", "event_time", "server_id", "net_in", "net_out"}
     assert isinstance(net["net_in"], int)
 
 

@@ -6,12 +6,15 @@ import json
 
 import pytest
 
-from include.offsets import Manifest, ManifestError, OffsetTracker
+from include.offsets import Manifest, ManifestError, OffsetTracker, Pace
+
+PACE = Pace.measured("seconds_per_group", 1.0, groups=3, recorded_seconds=2, achieved_seconds=2.5)
 
 
 def manifest_of(tracker: OffsetTracker) -> Manifest:
     return Manifest.from_tracker(tracker, run_id="r1", attempt_id="a1", bootstrap_servers="127.0.0.1:9092",
-                                 dataset_path="d.csv", first_second=0, has_net_disk=False)
+                                 dataset_path="d.csv", first_second=0, dated=False, epoch_offset=1_700_006_400,
+                                 time_shift_seconds=0, pace=PACE, has_net_disk=False)
 
 
 def test_ranges_per_topic_and_partition_even_out_of_order():
@@ -61,8 +64,23 @@ def test_manifest_file_keeps_its_shape(tmp_path):
     # Sorted keys, two-space indent, spans as [start, end) lists: what the Spark job and the tests read.
     assert path.read_text() == json.dumps({
         "attempt_id": "a1", "bootstrap_servers": "127.0.0.1:9092", "counts": {"topic-cpu": 1, "topic-mem": 1},
-        "dataset_path": "d.csv", "first_second": 0, "has_net_disk": False,
-        "offsets": {"topic-cpu": {"0": [7, 8]}, "topic-mem": {"1": [4, 5]}}, "run_id": "r1"}, indent=2) + "\n"
+        "dataset_path": "d.csv", "dated": False, "epoch_offset": 1_700_006_400, "first_second": 0,
+        "has_net_disk": False, "offsets": {"topic-cpu": {"0": [7, 8]}, "topic-mem": {"1": [4, 5]}},
+        "pace": {"achieved": 1.25, "achieved_seconds": 2.5, "groups": 3, "mode": "seconds_per_group",
+                 "recorded_seconds": 2, "requested": 1.0},
+        "run_id": "r1", "time_shift_seconds": 0}, indent=2) + "\n"
+
+
+def test_pace_achieved_in_the_unit_of_its_mode():
+    # speed: recorded span over wall-clock span; seconds_per_group: wall-clock span per step between groups.
+    speed = Pace.measured("speed", 50, groups=4, recorded_seconds=300, achieved_seconds=6.2)
+    assert speed.achieved == pytest.approx(300 / 6.2) and speed.requested == 50.0
+    assert "speed 50x recorded time" in speed.describe() and "achieved 48.39x" in speed.describe()
+    assert PACE.achieved == 1.25 and "1 s per group" in PACE.describe() and "1.25 s per group" in PACE.describe()
+    # Nothing to measure: a single group, or no time passed at all.
+    assert Pace.measured("seconds_per_group", 1.0, groups=1, recorded_seconds=0, achieved_seconds=0).achieved is None
+    instant = Pace.measured("speed", 0, groups=5, recorded_seconds=10, achieved_seconds=0)
+    assert instant.achieved is None and "as fast as possible" in instant.describe()
 
 
 @pytest.mark.parametrize("change,words", [
@@ -72,6 +90,12 @@ def test_manifest_file_keeps_its_shape(tmp_path):
     ({"counts": {"topic-cpu": -1}}, "field 'counts.topic-cpu'"),
     ({"has_net_disk": "no"}, "field 'has_net_disk'"),
     ({"first_second": "0"}, "field 'first_second'"),
+    ({"dated": 1}, "field 'dated'"),
+    ({"epoch_offset": 1.5}, "field 'epoch_offset'"),
+    ({"time_shift_seconds": "0"}, "field 'time_shift_seconds'"),
+    ({"pace": {**PACE.model_dump(), "mode": "groups"}}, "field 'pace.mode'"),
+    ({"pace": {**PACE.model_dump(), "achieved_seconds": -1.0}}, "field 'pace.achieved_seconds'"),
+    ({"pace": {**PACE.model_dump(), "extra": 1}}, "field 'pace.extra'"),
     ({"attempt": "a2"}, "field 'attempt'"),
     ({"run_id": None}, "field 'run_id'"),
 ])

@@ -125,3 +125,20 @@ def test_a_failed_and_an_uncompared_run_show_their_parts(tmp_path):
     assert "UNREADABLE" not in page
     report = reports.render(runs[0].record, tmp_path / "error" / "cpu_mem.csv", "manual__error", 80.07, 89.36)
     assert "cannot validate: expected.csv, line 3: bad" in report and "No output at" in report
+
+
+def test_report_plots_dated_windows_and_windows_across_midnight_in_time_order(tmp_path):
+    """Dated outputs' window_start is a date-time; a time-of-day output across midnight goes on to the next
+    day (each server's rows are in time order), so the charts run on instead of jumping back."""
+    dated = tmp_path / "dated.csv"
+    dated.write_text(csv_text(CPU_MEM_HEADER, [("s", "2024-03-30 23:59:50", "2024-03-31 00:00:20", "1", "2", ""),
+                                               ("s", "2024-03-31 00:00:00", "2024-03-31 00:00:30", "1", "2", "")]))
+    assert [str(t) for t in reports._windows(dated)["t"]] == ["2024-03-30 23:59:50", "2024-03-31 00:00:00"]
+    night = tmp_path / "night.csv"
+    night.write_text(csv_text(CPU_MEM_HEADER, [("a", "23:59:50", "00:00:20", "1", "2", ""),
+                                               ("a", "00:00:00", "00:00:30", "1", "2", ""),
+                                               ("b", "10:00:00", "10:00:30", "1", "2", "")]))
+    assert [str(t) for t in reports._windows(night)["t"]] == ["2000-01-01 23:59:50", "2000-01-02 00:00:00",
+                                                              "2000-01-01 10:00:00"]
+    result, _ = make_run(tmp_path, ROWS, ROWS)
+    assert "PASS" in reports.render(result.record(), dated, "manual__dated", 80.07, 89.36)

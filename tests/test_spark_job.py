@@ -1,13 +1,18 @@
-"""The Spark job's transformations on tiny DataFrames and on the real recorded day, in a real local Spark."""
+"""The Spark job's transformations on tiny DataFrames, on the real recorded day and on the shipped time-true
+recordings, in a real local Spark."""
 
 from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
 
 import pytest
 from pyspark.sql import functions as F
 
 from include.formatting import csv_text
-from include.contract import CPU_MEM_HEADER
-from include.spark_job import event_second, parse_records, window_cpu_mem
+from include.contract import CPU_MEM_HEADER, NET_DISK_HEADER
+from devtools import generate
+from include.spark_job import event_second, parse_records, window_cpu_mem, window_net_disk
 
 pytestmark = pytest.mark.spark
 
@@ -21,6 +26,15 @@ def t(hms: str) -> int:
 
 def rows_of(df) -> list[tuple[str, ...]]:
     return [tuple(r) for r in df.collect()]
+
+
+def epoch(text: str) -> int:
+    """UTC epoch second of 'YYYY-MM-DD HH:MM:SS'."""
+    return int(datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc).timestamp())
+
+
+def iso(second: int) -> str:
+    return datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def test_windows_averages_and_warmup_drop(spark):
@@ -61,20 +75,55 @@ def test_half_up_rounding_and_shortest_text(spark):
     assert got["s2"][3:5] == ("57.9", "12.35")
 
 
-def test_sorted_by_server_then_window_start_as_strings(spark):
+def test_sorted_by_server_id_as_strings(spark):
     df = spark.createDataFrame([("server_10", t("10:00:00"), 1.0, 1.0), ("server_2", t("10:00:00"), 1.0, 1.0)],
                                SCHEMA)
     got = rows_of(window_cpu_mem(df, t("10:00:00"), warmup_windows=0))
     assert [r[0] for r in got] == ["server_10"] * 3 + ["server_2"] * 3
 
 
-def test_parse_records_reads_the_seed_message_format(spark):
-    values = ['{"timestamp": "05:47:30", "original_ts": "20:52:00", "server_id": "server_1", "cpu_pct": 87.78}',
-              '{"timestamp": "05:47:30", "original_ts": "20:52:05", "server_id": "server_1", "mem_pct": 93.74}']
+def test_parse_records_reads_the_message_format(spark):
+    """The seed's fields plus event_time; the timeline second is event_time less the shift (here the epoch
+    second of the time-of-day file's midnight), whatever timestamp (send time) and original_ts say."""
+    midnight = epoch("2024-03-30 00:00:00")
+    values = ['{"timestamp": "05:47:30", "original_ts": "20:52:00", "event_time": "2024-03-30T20:52:00Z", '
+              '"server_id": "server_1", "cpu_pct": 87.78}',
+              '{"timestamp": "05:47:30", "original_ts": "20:52:05", "event_time": "2024-03-30T20:52:05Z", '
+              '"server_id": "server_1", "mem_pct": 93.74}']
     df = spark.createDataFrame([(v.encode(),) for v in values], "value binary")
-    got = rows_of(parse_records(df))
+    got = rows_of(parse_records(df, shift_seconds=midnight))
     assert got[0][:2] == ("server_1", t("20:52:00")) and got[0][3] is None
+    assert got[1][1] == t("20:52:05")
     assert abs(got[0][2] - 87.78) < 1e-5 and abs(got[1][3] - 93.74) < 1e-5 and got[1][2] is None
+    # Unshifted, the timeline of a dated dataset: the UTC epoch second, as a long.
+    assert [r[1] for r in rows_of(parse_records(df))] == [midnight + t("20:52:00"), midnight + t("20:52:05")]
+
+
+def test_parse_records_takes_a_time_shift_back_to_recorded_time(spark):
+    """Under time_shift "now" the event times are moved; less time_shift_seconds + epoch_offset, the
+    timeline seconds are the recorded ones again (the outputs stay those of the recording)."""
+    recorded = epoch("2024-03-30 23:59:55")
+    shift = epoch("2026-11-25 10:00:00") - recorded  # the replay started then
+    value = json.dumps({"event_time": iso(recorded + shift), "server_id": "s", "cpu_pct": 1.0})
+    df = spark.createDataFrame([(value.encode(),)], "value binary")
+    midnight = epoch("2024-03-30 00:00:00")
+    assert rows_of(parse_records(df, shift_seconds=shift + midnight))[0][1] == t("23:59:55")
+    assert rows_of(parse_records(df, shift_seconds=shift))[0][1] == recorded
+
+
+@pytest.mark.parametrize("value,said", [
+    ('{"server_id": "s", "cpu_pct": 1.0}', "has no event_time"),
+    ('{"server_id": "s", "event_time": "2024-13-30T10:00:00Z", "cpu_pct": 1.0}', "'2024-13-30T10:00:00Z'"),
+])
+def test_a_record_without_a_readable_event_time_fails_the_job(spark, value, said):
+    """Not silently left out of every window while counted as read: the job fails, saying why."""
+    from pyspark.errors import PySparkException
+    from py4j.protocol import Py4JJavaError
+
+    df = spark.createDataFrame([(value.encode(),)], "value binary")
+    with pytest.raises((PySparkException, Py4JJavaError)) as caught:
+        window_cpu_mem(parse_records(df), 0).collect()
+    assert said in str(caught.value)
 
 
 def test_real_day_matches_known_good_output_byte_for_byte(spark, real_data):
@@ -87,6 +136,68 @@ def test_real_day_matches_known_good_output_byte_for_byte(spark, real_data):
     assert csv_text(CPU_MEM_HEADER, rows).encode() == expected.read_bytes()
 
 
+DATED_SCHEMA = "server_id string, event_second long, cpu_pct float, mem_pct float"
+
+
+def windows_of(rows) -> list[tuple[str, str, str]]:
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def test_dated_windows_across_midnight_print_utc_date_times(spark):
+    """Dated data: window_start/window_end are UTC date-times, and a window across midnight ends on the next
+    date."""
+    df = spark.createDataFrame([("s1", epoch("2024-03-30 23:59:50"), 10.0, 20.0),
+                                ("s1", epoch("2024-03-31 00:00:05"), 30.0, 40.0)], DATED_SCHEMA)
+    got = rows_of(window_cpu_mem(df, epoch("2024-03-30 23:59:50"), warmup_windows=0, dated=True))
+    assert got == [("s1", "2024-03-30 23:59:30", "2024-03-31 00:00:00", "10", "20", ""),
+                   ("s1", "2024-03-30 23:59:40", "2024-03-31 00:00:10", "20", "30", ""),
+                   ("s1", "2024-03-30 23:59:50", "2024-03-31 00:00:20", "20", "30", ""),
+                   ("s1", "2024-03-31 00:00:00", "2024-03-31 00:00:30", "30", "40", "")]
+
+
+def test_dated_windows_across_days_keep_time_order_and_one_warmup(spark):
+    """Two nights a day apart: windows only where data is, in time order, and the warm-up drop only at the
+    server's first windows (not again after a gap)."""
+    first, later = epoch("2024-03-30 23:59:50"), epoch("2024-04-01 00:00:00")
+    df = spark.createDataFrame([("s1", first, 10.0, 10.0), ("s1", later, 50.0, 50.0),
+                                ("s0", later, 1.0, 1.0)], DATED_SCHEMA)
+    got = windows_of(rows_of(window_net_disk(
+        df.selectExpr("server_id", "event_second", "double(cpu_pct) as net_in", "double(mem_pct) as disk_io"),
+        first, warmup_windows=2, dated=True)))
+    assert got == [("s0", "2024-04-01 00:00:00", "2024-04-01 00:00:30"),
+                   ("s1", "2024-03-30 23:59:50", "2024-03-31 00:00:20"),
+                   ("s1", "2024-03-31 23:59:40", "2024-04-01 00:00:10"),
+                   ("s1", "2024-03-31 23:59:50", "2024-04-01 00:00:20"),
+                   ("s1", "2024-04-01 00:00:00", "2024-04-01 00:00:30")]
+    cpu_mem = rows_of(window_cpu_mem(df, first, warmup_windows=2, dated=True))
+    assert windows_of(cpu_mem) == got  # both outputs: the same windows, text and order
+
+
+def test_time_of_day_windows_across_midnight_sort_in_time_order(spark):
+    """A time-of-day recording across midnight (recording_start puts 00:00:05 at 86405): the next day's
+    windows print as times of day and come after 23:59:50, not first as their text would sort."""
+    df = spark.createDataFrame([("s1", t("23:59:50"), 10.0, 20.0), ("s1", 86_400 + t("00:00:05"), 30.0, 40.0)],
+                               SCHEMA)
+    got = rows_of(window_cpu_mem(df, t("23:59:50"), warmup_windows=0))
+    assert [(r[1], r[2]) for r in got] == [("23:59:30", "00:00:00"), ("23:59:40", "00:00:10"),
+                                          ("23:59:50", "00:00:20"), ("00:00:00", "00:00:30")]
+    assert [r[3] for r in got] == ["10", "20", "20", "30"]
+
+
+def test_dated_windows_align_to_the_earliest_event_of_any_server(spark):
+    """Every window start is congruent, modulo the slide, to the earliest event second (an odd one here),
+    also for a server whose own first sample is at another phase."""
+    origin = epoch("2024-03-31 00:00:03")
+    df = spark.createDataFrame([("a", origin, 1.0, 1.0), ("b", origin + 14, 1.0, 1.0)], DATED_SCHEMA)
+    got = windows_of(rows_of(window_cpu_mem(df, origin, warmup_windows=0, dated=True)))
+    assert got == [("a", "2024-03-30 23:59:43", "2024-03-31 00:00:13"),
+                   ("a", "2024-03-30 23:59:53", "2024-03-31 00:00:23"),
+                   ("a", "2024-03-31 00:00:03", "2024-03-31 00:00:33"),
+                   ("b", "2024-03-30 23:59:53", "2024-03-31 00:00:23"),
+                   ("b", "2024-03-31 00:00:03", "2024-03-31 00:00:33"),
+                   ("b", "2024-03-31 00:00:13", "2024-03-31 00:00:43")]
+
+
 ND_SCHEMA = "server_id string, event_second int, net_in double, disk_io double"
 
 
@@ -97,7 +208,6 @@ ND_SCHEMA = "server_id string, event_second int, net_in double, disk_io double"
     (6104.82, 1839.93, ""),
 ])
 def test_net_disk_alerts_at_threshold_boundaries(spark, net, disk, alert):
-    from include.spark_job import window_net_disk
 
     df = spark.createDataFrame([("s1", t("10:00:00"), net, disk)], ND_SCHEMA)
     got = rows_of(window_net_disk(df, t("10:00:00"), warmup_windows=0))
@@ -107,7 +217,6 @@ def test_net_disk_alerts_at_threshold_boundaries(spark, net, disk, alert):
 
 def test_net_disk_maxima_and_text(spark):
     """Window maxima, not means; 64-bit values; no trailing '.0'; large values stay positional."""
-    from include.spark_job import window_net_disk
 
     df = spark.createDataFrame([("s1", t("10:00:00"), 7000.0, 12.5), ("s1", t("10:00:05"), 123456789.0, 3.0),
                                 ("s1", t("10:00:10"), 1.0, 0.0)], ND_SCHEMA)
@@ -123,9 +232,7 @@ def test_net_disk_maxima_and_text(spark):
 def test_reference_and_spark_agree_byte_for_byte(spark, tmp_path, seed, thresholds):
     """The independent reference and the Spark job, on a generated four-metric day (default and other thresholds)."""
     from include import dataset
-    from devtools import generate, reference
-    from include.contract import NET_DISK_HEADER
-    from include.spark_job import window_net_disk
+    from devtools import reference
 
     path = generate.write_dataset(tmp_path / f"day{seed}.csv", seed=seed)
     ds = dataset.load(path)
@@ -153,3 +260,37 @@ def test_csv_lines_quote_as_pythons_csv_writer(spark):
     df = spark.createDataFrame(rows, "a string, b string, c string, d string")
     got = "".join(r["value"] + "\n" for r in csv_lines(df).collect())
     assert got == csv_text(("a", "b", "c", "d"), rows).split("\n", 1)[1]
+
+
+@pytest.mark.parametrize("dataset_name,recording_start,expected_names,time_shift", [
+    # The dated folder, also sent under a time shift (taken back off by parse_records).
+    (generate.DATED_FOLDER, None, (generate.DATED_EXPECTED, generate.DATED_EXPECTED_NET_DISK), 86_400 * 970 + 3_601),
+    (generate.MIDNIGHT_FILE, generate.MIDNIGHT_RECORDING_START,
+     (generate.MIDNIGHT_EXPECTED, generate.MIDNIGHT_EXPECTED_NET_DISK), 0),
+])
+def test_reference_and_spark_agree_on_the_shipped_recordings(spark, dataset_name, recording_start, expected_names,
+                                                             time_shift):
+    """Both shipped time-true recordings, sent as the producer sends them (event_time in UTC), parsed and
+    windowed by the Spark job's transforms: byte for byte the reference's output and the shipped files."""
+    from devtools import reference
+    from include import dataset
+    from include.paths import DATA_DIR
+
+    cpu_file, nd_file = expected_names
+    ds = dataset.load(DATA_DIR / dataset_name, recording_start)
+    assert ds.dated == (recording_start is None) and ds.has_net_disk
+    offset = ds.epoch_offset(datetime(2026, 11, 25, 10, 0, tzinfo=timezone.utc))
+    assert offset == (0 if ds.dated else epoch("2024-03-30 00:00:00"))
+    fields = ("cpu_pct", "mem_pct", "net_in", "disk_io")
+    values = [json.dumps({"event_time": iso(int(ds.seconds[i]) + offset + time_shift),
+                          "server_id": ds.servers[ds.server_index[i]],
+                          **{f: float(ds.values[f][i]) for f in fields}}).encode() for i in range(ds.rows)]
+    records = spark.createDataFrame([(v,) for v in values], "value binary")
+    samples = parse_records(records, shift_seconds=time_shift + offset).cache()
+    spark_cpu = csv_text(CPU_MEM_HEADER, rows_of(window_cpu_mem(samples, ds.first_second, dated=ds.dated)))
+    spark_nd = csv_text(NET_DISK_HEADER, rows_of(window_net_disk(samples, ds.first_second, dated=ds.dated)))
+    spec = reference.WindowSpec()
+    assert spark_cpu == csv_text(CPU_MEM_HEADER, reference.cpu_mem_rows(ds, spec, 80.07, 89.36))
+    assert spark_nd == csv_text(NET_DISK_HEADER, reference.net_disk_rows(ds, spec, 6104.83, 1839.94))
+    assert spark_cpu.encode() == (DATA_DIR / cpu_file).read_bytes()
+    assert spark_nd.encode() == (DATA_DIR / nd_file).read_bytes()
