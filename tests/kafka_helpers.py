@@ -29,3 +29,26 @@ def end_offsets(config: dict, topic: str, timeout: float = 30) -> dict[int, int]
 def total_records(config: dict, topic: str) -> int:
     """Records in ``topic`` (sum of high watermarks: the topics here are never truncated or compacted)."""
     return sum(end_offsets(config, topic).values())
+
+
+def read_manifest_records(config: dict, manifest, topics: list[str] | None = None, timeout: float = 30) -> list:
+    """Every record in the manifest's offset ranges of ``topics`` (all the topics it wrote when None)."""
+    spans = {(t, int(p)): span for t, parts in manifest.offsets.items() if topics is None or t in topics
+             for p, span in parts.items()}
+    consumer = Consumer({**config, "group.id": f"read-{time.monotonic_ns()}", "enable.auto.commit": False})
+    consumer.assign([TopicPartition(t, p, span[0]) for (t, p), span in spans.items()])
+    wanted = sum(span[1] - span[0] for span in spans.values())
+    records: list = []
+
+    def all_read() -> bool:
+        for msg in consumer.consume(num_messages=max(1, min(1000, wanted - len(records))), timeout=0.5):
+            assert msg.error() is None, msg.error()
+            if msg.offset() < spans[(msg.topic(), msg.partition())][1]:
+                records.append(msg)
+        return len(records) >= wanted
+
+    try:
+        wait_until(all_read, timeout, interval=0.01, what=f"the {wanted} records at offsets {manifest.offsets}")
+    finally:
+        consumer.close()
+    return records

@@ -14,10 +14,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
-from confluent_kafka import TIMESTAMP_CREATE_TIME, Consumer, TopicPartition
+from confluent_kafka import TIMESTAMP_CREATE_TIME
 from confluent_kafka.admin import ConfigResource
 
-from devtools.waiting import wait_until
+from kafka_helpers import read_manifest_records
 from include import replay
 from include.contract import ATTEMPT_HEADER, TOPICS
 from include.offsets import Manifest
@@ -43,24 +43,8 @@ def write(path: Path, rows: list[tuple[str, str]]) -> Path:
 
 def read_back(config: dict, manifest: Manifest) -> list:
     """Every record of this produce attempt, from the manifest's offset ranges of every topic it wrote."""
-    consumer = Consumer({**config, "group.id": f"event-time-{time.monotonic_ns()}", "enable.auto.commit": False})
-    spans = {(t, int(p)): span for t, parts in manifest.offsets.items() for p, span in parts.items()}
-    consumer.assign([TopicPartition(t, p, span[0]) for (t, p), span in spans.items()])
-    wanted = sum(manifest.counts.values())
-    records: list = []
-
-    def all_read() -> bool:
-        for msg in consumer.consume(num_messages=1000, timeout=0.5):
-            assert msg.error() is None, msg.error()
-            if msg.offset() < spans[(msg.topic(), msg.partition())][1]:
-                records.append(msg)
-        return len(records) >= wanted
-
-    try:
-        wait_until(all_read, 30, interval=0.01, what=f"the {wanted} records at offsets {manifest.offsets}")
-    finally:
-        consumer.close()
-    assert len(records) == wanted
+    records = read_manifest_records(config, manifest)
+    assert len(records) == sum(manifest.counts.values())
     assert all(dict(r.headers())[ATTEMPT_HEADER] == manifest.attempt_id.encode() for r in records)
     return records
 

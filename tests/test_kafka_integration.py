@@ -9,13 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
 
 from include import dataset
 from devtools import generate, reference
 from include.formatting import csv_text
 from devtools.kafka import free_port
-from devtools.waiting import wait_until
+from kafka_helpers import read_manifest_records
 from include.spark_submit import SPARK_JOB, SPARK_KAFKA_JARS, submit_conf
 from include.contract import ATTEMPT_HEADER, CPU_MEM_HEADER, RUN_HEADER, TOPICS
 from include.offsets import Manifest
@@ -33,24 +32,7 @@ def small_dataset(tmp_path: Path, name: str, seed: int, servers: int = 3, sample
 
 def consume_range(config: dict, manifest: Manifest, topic: str) -> list:
     """Every record of the manifest's offset range of ``topic``."""
-    consumer = Consumer({**config, "group.id": f"test-{time.monotonic_ns()}", "enable.auto.commit": False})
-    spans = manifest.offsets[topic]
-    consumer.assign([TopicPartition(topic, int(p), span[0]) for p, span in spans.items()])
-    wanted = sum(span[1] - span[0] for span in spans.values())
-    records: list = []
-
-    def all_read() -> bool:
-        if len(records) < wanted:
-            for msg in consumer.consume(num_messages=wanted - len(records), timeout=1.0):
-                if msg.error() is None and msg.offset() < spans[str(msg.partition())][1]:
-                    records.append(msg)
-        return len(records) >= wanted
-
-    try:
-        wait_until(all_read, 30, interval=0.01, what=f"the {wanted} records of {topic} at offsets {spans}")
-    finally:
-        consumer.close()
-    return records
+    return read_manifest_records(config, manifest, [topic])
 
 
 def test_check_broker_reports_the_cluster(kafka_config):
