@@ -59,26 +59,21 @@ def _hot(value: Decimal, threshold: float) -> bool:
     return value >= Decimal(repr(float(threshold)))
 
 
+def _alert(first_hot: bool, second_hot: bool, both: str, first: str, second: str) -> str:
+    """``both`` when both are hot, else the text of the one that is (``first`` checked first), else ""."""
+    if first_hot and second_hot:
+        return both
+    return first if first_hot else second if second_hot else ""
+
+
 def cpu_mem_alert(avg_cpu: Decimal, avg_mem: Decimal, cpu_threshold: float, mem_threshold: float) -> str:
-    cpu_hot, mem_hot = _hot(avg_cpu, cpu_threshold), _hot(avg_mem, mem_threshold)
-    if cpu_hot and mem_hot:
-        return ALERT_BOTH
-    if mem_hot:
-        return ALERT_MEM
-    if cpu_hot:
-        return ALERT_CPU
-    return ""
+    # The seed checks memory before CPU when only one holds.
+    return _alert(_hot(avg_mem, mem_threshold), _hot(avg_cpu, cpu_threshold), ALERT_BOTH, ALERT_MEM, ALERT_CPU)
 
 
 def net_disk_alert(max_net_in: Decimal, max_disk_io: Decimal, net_threshold: float, disk_threshold: float) -> str:
-    net_hot, disk_hot = _hot(max_net_in, net_threshold), _hot(max_disk_io, disk_threshold)
-    if net_hot and disk_hot:
-        return ALERT_NET_DISK
-    if net_hot:
-        return ALERT_NET
-    if disk_hot:
-        return ALERT_DISK
-    return ""
+    return _alert(_hot(max_net_in, net_threshold), _hot(max_disk_io, disk_threshold), ALERT_NET_DISK, ALERT_NET,
+                  ALERT_DISK)
 
 
 def _windows(ds: Dataset, spec: WindowSpec) -> dict[int, list[tuple[int, list[int]]]]:

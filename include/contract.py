@@ -7,6 +7,8 @@ and the bench all take these from here. Changing one changes what every expected
 
 from __future__ import annotations
 
+import argparse
+
 # One topic per metric, as in the seed.
 CPU_TOPIC = "topic-cpu"
 MEM_TOPIC = "topic-mem"
@@ -64,3 +66,15 @@ CPU_THRESHOLD = 80.07  # avg_cpu, %
 MEM_THRESHOLD = 89.36  # avg_mem, %
 NET_THRESHOLD = 6104.83  # max_net_in
 DISK_THRESHOLD = 1839.94  # max_disk_io
+
+
+def add_window_arguments(parser: argparse.ArgumentParser) -> None:
+    """The window and threshold options, with the contract's defaults, of every command line that windows
+    (the Spark job's and the reference's)."""
+    parser.add_argument("--window-seconds", type=int, default=WINDOW_SECONDS)
+    parser.add_argument("--slide-seconds", type=int, default=SLIDE_SECONDS)
+    parser.add_argument("--warmup-windows", type=int, default=WARMUP_WINDOWS)
+    parser.add_argument("--cpu-threshold", type=float, default=CPU_THRESHOLD)
+    parser.add_argument("--mem-threshold", type=float, default=MEM_THRESHOLD)
+    parser.add_argument("--net-threshold", type=float, default=NET_THRESHOLD)
+    parser.add_argument("--disk-threshold", type=float, default=DISK_THRESHOLD)

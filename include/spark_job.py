@@ -362,13 +362,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Windowed CPU/MEM averages over one replay's Kafka records")
     p.add_argument("--manifest", required=True, type=Path)
     p.add_argument("--output-dir", required=True, type=Path)
-    p.add_argument("--window-seconds", type=int, default=c.WINDOW_SECONDS)
-    p.add_argument("--slide-seconds", type=int, default=c.SLIDE_SECONDS)
-    p.add_argument("--warmup-windows", type=int, default=c.WARMUP_WINDOWS)
-    p.add_argument("--cpu-threshold", type=float, default=c.CPU_THRESHOLD)
-    p.add_argument("--mem-threshold", type=float, default=c.MEM_THRESHOLD)
-    p.add_argument("--net-threshold", type=float, default=c.NET_THRESHOLD)
-    p.add_argument("--disk-threshold", type=float, default=c.DISK_THRESHOLD)
+    c.add_window_arguments(p)
     return p.parse_args(argv)
 
 
