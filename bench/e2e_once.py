@@ -1,7 +1,9 @@
-"""One unpaced end-to-end run of the real DAG through dag.test(), in a process of its own (Airflow reads its
-config from the environment at import): ``python -m bench.e2e_once --bootstrap ... --airflow-home ...``.
+"""One end-to-end run of the real DAG through dag.test(), in a process of its own (Airflow reads its config
+from the environment at import): ``python -m bench.e2e_once --bootstrap ... --airflow-home ...`` (unpaced
+batch mode unless ``--conf`` JSON adds params, e.g. ``{"mode": "live", "speed": 1000}``).
 
-Prints one JSON line: the dag.test() wall time, each task's state and duration, and the validation."""
+Prints one JSON line: the dag.test() wall time, each task's state and duration, the validation, and a live
+run's alert latency figures."""
 
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dataset", required=True)
     p.add_argument("--expected", required=True)
     p.add_argument("--output-dir", required=True)
+    p.add_argument("--expected-net-disk", default=None)
+    p.add_argument("--conf", default="{}", help="more params, JSON")
     args = p.parse_args(argv)
     from devtools import airflow_home
     from include.paths import DATA_DIR
@@ -39,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     load_dag()  # imports Airflow and parses the DAG file (timed on its own, outside dag.test())
     imported = time.perf_counter() - t0
     conf = {"dataset_path": args.dataset, "expected_path": args.expected, "output_dir": args.output_dir,
-            "seconds_per_group": 0}
+            "seconds_per_group": 0, "expected_net_disk_path": args.expected_net_disk, **json.loads(args.conf)}
     t1 = time.perf_counter()
     dr, out = run_dag(conf)
     wall = time.perf_counter() - t1
@@ -54,9 +58,15 @@ def main(argv: list[str] | None = None) -> int:
     validation = read_record(out / VALIDATION_FILE) if (out / VALIDATION_FILE).exists() else None
     produced = out / "cpu_mem.csv"
     identical = produced.exists() and produced.read_bytes() == Path(args.expected).read_bytes()
+    if args.expected_net_disk:
+        produced_nd = out / "net_disk.csv"
+        identical = identical and produced_nd.exists() and (
+            produced_nd.read_bytes() == Path(args.expected_net_disk).read_bytes())
     print(json.dumps({"state": str(dr.state), "dag_test_seconds": wall, "import_seconds": imported,
                       "tasks": tasks, "byte_identical": identical,
                       "validation_passed": bool(validation and validation.passed),
+                      "latency": (validation.latency.model_dump(mode="json")
+                                  if validation is not None and validation.latency is not None else None),
                       "output_dir": str(out)}))
     return 0
 

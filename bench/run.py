@@ -197,6 +197,62 @@ def bench_e2e(bootstrap: str, work: Path) -> dict:
     return res
 
 
+LIVE_SPEED = 1000  # the real day's 5 s steps at 200 groups a second
+SEED_PACE = 1.0  # seconds per group: the seed's pace
+SHORT_THRESHOLDS = {"cpu_threshold": 40.0, "mem_threshold": 50.0, "net_threshold": 3000.0, "disk_threshold": 900.0}
+
+
+def e2e_run(bootstrap: str, home: Path, out: Path, dataset: Path, expected: Path, conf: dict,
+            expected_net_disk: Path | None = None, what: str = "end-to-end DAG run") -> dict:
+    """One dag.test() run in its own process; raises unless it succeeded and validated byte-identical."""
+    cmd = [PYTHON, "-m", "bench.e2e_once", "--bootstrap", bootstrap, "--airflow-home", str(home),
+           "--dataset", str(dataset), "--expected", str(expected), "--output-dir", str(out), "--conf", json.dumps(conf)]
+    if expected_net_disk is not None:
+        cmd += ["--expected-net-disk", str(expected_net_disk)]
+    m = run_measured(cmd, env=child_env())
+    res = last_json_line(m.check(what).stdout)
+    if res["state"] != "success" or not res["byte_identical"] or not res["validation_passed"]:
+        raise RuntimeError(f"{what} did not validate: {json.dumps(res)}\n{m.stderr[-3000:]}")
+    res["process_seconds"] = m.seconds
+    return res
+
+
+def bench_live(bootstrap: str, work: Path) -> dict:
+    """Live mode beside batch mode: the real day end to end at the same fast pace in both modes, then the alert
+    latency of a short recording (3 servers, a sample every 2 s for 2 minutes, thresholds that make most
+    windows alert) at the seed's pace (a group a second) and at 10x that."""
+    from devtools import generate, reference
+
+    home = work / "airflow"
+    fast = {"speed": LIVE_SPEED, "expected_net_disk_path": None}
+    batch = e2e_run(bootstrap, home, work / "batch-fast", REAL_DATASET, REAL_EXPECTED, fast,
+                    what="batch run at speed 1000")
+    live = e2e_run(bootstrap, home, work / "live-fast", REAL_DATASET, REAL_EXPECTED, {**fast, "mode": "live"},
+                   what="live run at speed 1000")
+    short = work / "short"
+    short.mkdir(parents=True, exist_ok=True)
+    dataset = generate.write_dataset(short / "short.csv", servers=3, samples=60, step=2, seed=11)
+    expected, expected_nd = short / "expected.csv", short / "net_disk_expected.csv"
+    reference.write_expected(dataset, expected, expected_nd, **SHORT_THRESHOLDS)
+    paced = {}
+    for label, pace in (("seed", SEED_PACE), ("10x", SEED_PACE / 10)):
+        paced[label] = e2e_run(bootstrap, home, work / f"live-{label}", dataset, expected,
+                               {"mode": "live", "seconds_per_group": pace, **SHORT_THRESHOLDS}, expected_nd,
+                               what=f"live run at {pace:g} s per group")
+        paced[label]["seconds_per_group"] = pace
+    result = {"speed": LIVE_SPEED, "batch_seconds": batch["dag_test_seconds"],
+              "live_seconds": live["dag_test_seconds"],
+              "live_over_batch": live["dag_test_seconds"] / batch["dag_test_seconds"],
+              "fast_latency": live["latency"], "paced": {k: {"seconds_per_group": v["seconds_per_group"],
+                                                            "dag_test_seconds": v["dag_test_seconds"],
+                                                            "latency": v["latency"]} for k, v in paced.items()},
+              "short_recording": {"servers": 3, "samples": 60, "step_seconds": 2, **SHORT_THRESHOLDS}}
+    log.info("live: real day at speed %d in %.1f s (batch %.1f s); latency p50 at the seed's pace %s s, at 10x %s s",
+             LIVE_SPEED, result["live_seconds"], result["batch_seconds"],
+             paced["seed"]["latency"]["latency_seconds"]["p50"], paced["10x"]["latency"]["latency_seconds"]["p50"])
+    return result
+
+
 def machine() -> dict:
     import psutil
 
@@ -212,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="dataset scales for the Spark/pandas and memory figures (default 1,10,100)")
     p.add_argument("--rounds", type=int, default=2, help="interleaved rounds of ours vs ProducerPerformance")
     p.add_argument("--out", type=Path, default=RESULTS_DIR / "latest.json")
-    p.add_argument("--skip", default="", help="comma list of parts to leave out: producer,pacing,speed,spark,e2e")
+    p.add_argument("--skip", default="", help="comma list of parts to leave out: producer,pacing,speed,spark,e2e,live")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
@@ -230,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
         broker.start()
         from include import contract, topics
 
-        topics.ensure_topics({"bootstrap.servers": broker.bootstrap}, [*contract.TOPICS, PERF_TOPIC], 1, 1)
+        topics.ensure_topics({"bootstrap.servers": broker.bootstrap},
+                             [*contract.TOPICS, contract.ALERTS_TOPIC, PERF_TOPIC], 1, 1)
         manifests = {s: work / f"manifest-{s}x.json" for s in scaled}
         if "producer" not in skip:
             results["producer"] = bench_producer(broker.bootstrap, scaled[10], manifests[10], args.rounds)
@@ -255,6 +312,12 @@ def main(argv: list[str] | None = None) -> int:
         if "e2e" not in skip:
             results["e2e"] = bench_e2e(broker.bootstrap, work)
             results["e2e"]["spark_startup_seconds"] = results.get("spark", {}).get("startup", {}).get("seconds")
+        if "live" not in skip:
+            if "e2e" in skip:
+                from devtools import airflow_home
+
+                airflow_home.migrate(work / "airflow")
+            results["live"] = bench_live(broker.bootstrap, work)
     finally:
         broker.stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -11,17 +11,36 @@ writes to its own folder, `output/<run id>` unless `output_dir` is set.
 1. **check_broker**: the params hold together (slide vs window, every dataset file exists and is allowed,
    recording_start is a date-time), and the broker of the Kafka connection (`kafka_conn_id`, default
    `kafka_default`) answers.
-2. **ensure_topics**: topic-cpu, topic-mem, topic-net and topic-disk exist (created if missing, never recreated).
-3. **produce_metrics**: the dataset is sent one timestamp group at a time: at `speed` x recorded time when
+2. **ensure_topics**: topic-cpu, topic-mem, topic-net, topic-disk and topic-alerts exist (created if missing,
+   never recreated).
+3. **choose_mode**: `mode` batch (the default) or live; scheduled runs take the Airflow Variable
+   `metrics_replay_nightly_mode` when it is set.
+
+Batch mode:
+
+4. **produce_metrics**: the dataset is sent one timestamp group at a time: at `speed` x recorded time when
    `speed` is set (recorded gaps replayed as gaps), else one group every `seconds_per_group` seconds. Each
    record's Kafka timestamp is its event time (moved to start now under `time_shift` `now`); the offsets
-   written, the event-time constants and the pace kept are recorded in `<output_dir>/manifest.json`.
-4. **window_metrics**: a Spark job reads exactly those records and writes `<output_dir>/cpu_mem.csv`
+   written, the event-time constants and the pace kept are recorded in `<output_dir>/manifest.json`, the
+   send times in `send_log.json`. `late_fraction` of the samples can be sent up to `late_max_seconds` late.
+5. **window_metrics**: a Spark job reads exactly those records and writes `<output_dir>/cpu_mem.csv`
    (30 s windows sliding every 10 s, averages and threshold alerts) and, when the dataset has
    net_in/net_out/disk_io, `<output_dir>/net_disk.csv` (window maxima, flood and thrash alerts).
-5. **validate_output**: both files are compared with `expected_path` / `expected_net_disk_path`; the result
-   is in `<output_dir>/validation.json`, a readable `<output_dir>/report.html` (with plots) and XCom, and
-   the task fails on any difference. The "Replay validation" page lists every run's result.
+
+Live mode (the same outputs, from a Spark Structured Streaming job that reads while the producer sends):
+
+4. **start_stream**: a new session: the topics' end offsets, then the streaming job, started; the task ends
+   when the job is reading.
+5. **produce_metrics_live**: as produce_metrics, then end-of-replay markers that close the last windows.
+6. **window_metrics_live**: follows the job. Each window is final once the watermark (`watermark_seconds`)
+   has passed it; alerting rows go to topic-alerts and `<output_dir>/alerts.jsonl` as they become final.
+   The job writes cpu_mem.csv and net_disk.csv when every acknowledged record is read and every window final.
+   A killed job is resumed from its checkpoints by this task's retry.
+
+Then **validate_output**: both files are compared with `expected_path` / `expected_net_disk_path`; the
+result is in `<output_dir>/validation.json` (with alert latency and the late-data verdict in live mode), a
+readable `<output_dir>/report.html` (with plots) and XCom, and the task fails on any difference. The
+"Replay validation" page lists every run's result.
 """
 
 from __future__ import annotations
@@ -30,7 +49,9 @@ import sys
 from datetime import timedelta
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
-from airflow.sdk import Asset, CronTriggerTimetable, dag, task
+from airflow.sdk import Asset, CronTriggerTimetable, TriggerRule, dag, task
+
+from include.contract import MODE_LIVE
 
 from include.params import replay_params
 from include.spark_submit import SPARK_JOB, SPARK_KAFKA_JARS, submit_conf
@@ -87,13 +108,23 @@ def metrics_replay():
 
         return replay.ensure_topics(params["kafka_conn_id"], params["partitions"], params["replication"])
 
+    @task.branch
+    def choose_mode(params: dict | None = None, dag_run=None, ti=None) -> str:
+        from include import replay
+
+        mode = replay.choose_mode(params, scheduled=dag_run.run_type == "scheduled")
+        ti.xcom_push("mode", mode)  # for validate_output (the Variable may change while the run goes on)
+        return "start_stream" if mode == MODE_LIVE else "produce_metrics"
+
     @task
     def produce_metrics(params: dict | None = None, run_id: str | None = None) -> dict:
         from include import replay
 
         return replay.produce_metrics(params["kafka_conn_id"], params["dataset_path"], params["output_dir"],
                                       run_id, params["seconds_per_group"], speed=params["speed"],
-                                      recording_start=params["recording_start"], time_shift=params["time_shift"])
+                                      recording_start=params["recording_start"], time_shift=params["time_shift"],
+                                      late_fraction=params["late_fraction"],
+                                      late_max_seconds=params["late_max_seconds"], late_seed=params["late_seed"])
 
     window_metrics = SparkSubmitOperator(
         task_id="window_metrics",
@@ -117,21 +148,46 @@ def metrics_replay():
         ],
     )
 
-    # A difference is not transient: no retries. The summary reaches XCom (key "validation_summary") on
-    # success and on failure.
-    @task(retries=0, outlets=[VALIDATED_OUTPUT])
-    def validate_output(produced: dict, params: dict | None = None, run_id: str | None = None,
-                        dag_run=None, ti=None) -> dict:
+    # Live mode. A retry of start_stream opens a new session; the producer is never retried within one (its
+    # records would mix with a failed attempt's); window_metrics_live's retry resumes a killed job.
+    @task(retries=0)
+    def start_stream(params: dict | None = None, run_id: str | None = None) -> dict:
         from include import replay
 
-        return replay.validate_output(produced["output_dir"], params["expected_path"],
+        return replay.start_stream(params["kafka_conn_id"], SPARK_CONN_ID, params, run_id)
+
+    @task(retries=0)
+    def produce_metrics_live(params: dict | None = None, run_id: str | None = None) -> dict:
+        from include import replay
+
+        return replay.produce_metrics_live(params["kafka_conn_id"], params, run_id)
+
+    @task(retry_delay=timedelta(seconds=5), retry_exponential_backoff=False)
+    def window_metrics_live(params: dict | None = None, run_id: str | None = None) -> dict:
+        from include import replay
+
+        return replay.window_metrics_live(params["kafka_conn_id"], SPARK_CONN_ID, params, run_id)
+
+    # A difference is not transient: no retries. The summary reaches XCom (key "validation_summary") on
+    # success and on failure. It runs after whichever path ran.
+    @task(retries=0, outlets=[VALIDATED_OUTPUT], trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+    def validate_output(params: dict | None = None, run_id: str | None = None, dag_run=None, ti=None) -> dict:
+        from include import replay
+        from include.paths import output_dir_for
+
+        return replay.validate_output(str(output_dir_for(params["output_dir"], run_id)), params["expected_path"],
                                       params["expected_net_disk_path"], run_id, params["cpu_threshold"],
                                       params["mem_threshold"], run_started=dag_run.start_date,
-                                      publish=lambda s: ti.xcom_push("validation_summary", s))
+                                      publish=lambda s: ti.xcom_push("validation_summary", s),
+                                      mode=ti.xcom_pull(task_ids="choose_mode", key="mode"),
+                                      watermark_seconds=params["watermark_seconds"],
+                                      window_seconds=params["window_seconds"],
+                                      allow_late_drops=params["allow_late_drops"])
 
-    produced = produce_metrics()
-    check_broker() >> ensure_topics() >> produced >> window_metrics
-    window_metrics >> validate_output(produced=produced)
-
+    mode = choose_mode()
+    check_broker() >> ensure_topics() >> mode
+    validated = validate_output()
+    mode >> produce_metrics() >> window_metrics >> validated
+    mode >> start_stream() >> produce_metrics_live() >> window_metrics_live() >> validated
 
 metrics_replay()

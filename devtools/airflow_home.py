@@ -33,11 +33,18 @@ def airflow_env(home: Path = DEFAULT_HOME) -> dict[str, str]:
     }
 
 
+def kafka_extra(bootstrap_servers: str) -> dict[str, str]:
+    """kafka_default's extra. The consumer settings are for metrics_alerts' watcher on topic-alerts (the Kafka
+    provider's trigger builds its consumer from the extra alone): its consumer group, which starts at the
+    topic's beginning the first time so that no alert published before the triggerer first ran is missed.
+    The replay's producer and admin client ignore them (librdkafka says so once, as a CONFWARN line)."""
+    return {"bootstrap.servers": bootstrap_servers, "group.id": "metrics_alerts", "auto.offset.reset": "earliest"}
+
+
 def connection_env(bootstrap_servers: str, spark_master: str = "local[*]") -> dict[str, str]:
-    """The two connections the DAG uses, as Airflow reads them from AIRFLOW_CONN_* variables."""
+    """The two connections the DAGs use, as Airflow reads them from AIRFLOW_CONN_* variables."""
     return {
-        "AIRFLOW_CONN_KAFKA_DEFAULT": json.dumps({"conn_type": "kafka",
-                                                  "extra": {"bootstrap.servers": bootstrap_servers}}),
+        "AIRFLOW_CONN_KAFKA_DEFAULT": json.dumps({"conn_type": "kafka", "extra": kafka_extra(bootstrap_servers)}),
         "AIRFLOW_CONN_SPARK_DEFAULT": json.dumps({"conn_type": "spark", "host": spark_master}),
     }
 
@@ -121,7 +128,7 @@ def add_connections(env: dict[str, str], bootstrap_servers: str, spark_master: s
     """kafka_default and spark_default in the metadata DB (so the UI shows and edits them); existing kept."""
     airflow = str(Path(sys.executable).with_name("airflow"))
     wanted = {
-        "kafka_default": {"conn_type": "kafka", "extra": {"bootstrap.servers": bootstrap_servers}},
+        "kafka_default": {"conn_type": "kafka", "extra": kafka_extra(bootstrap_servers)},
         "spark_default": {"conn_type": "spark", "host": spark_master},
     }
     for conn_id, conn in wanted.items():

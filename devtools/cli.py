@@ -27,7 +27,7 @@ from typing import TextIO
 from devtools import airflow_home
 from devtools.kafka import DEFAULT_PORT, BrokerStartError, LocalBroker
 from include import contract as c
-from include.contract import REPORT_FILE, VALIDATION_FILE
+from include.contract import LATENCY_KEY, REPORT_FILE, VALIDATION_FILE
 from include.paths import PROJECT_ROOT, output_dir_for
 from include.validation import ValidationFileError, read_record
 
@@ -106,7 +106,7 @@ def not_run_lines(states: Mapping[str, str]) -> list[str]:
 def part_line(name: str, part: Mapping) -> str:
     """One part of validation.json as a line: verdict and counts, only the columns that differ."""
     status = str(part.get("status", "?"))
-    if status in ("pass", "fail"):
+    if status in ("pass", "fail", "explained"):  # compared parts ("explained": live run, late data allowed)
         differing = {col: n for col, n in part["mismatches_per_column"].items() if n}
         values = ("mismatched values: " + ", ".join(f"{col}={n}" for col, n in differing.items())
                   if differing else "0 mismatched values")
@@ -121,7 +121,20 @@ def validation_lines(record: Mapping, path: Path) -> list[str]:
     if record.get("error"):
         return [f"validation: ERROR  {one_line(record['error'])}  ({path})"]
     verdict = "PASS" if record["passed"] else "FAIL"
-    return [f"validation: {verdict}  ({path})"] + [part_line(p, record[p]) for p in ("cpu_mem", "net_disk")]
+    lines = [f"validation: {verdict}  ({path})"] + [part_line(p, record[p]) for p in ("cpu_mem", "net_disk")]
+    latency = record.get(LATENCY_KEY)
+    if latency:  # a live run
+        figures = latency["latency_seconds"]
+        measured = (f"latency p50 {figures['p50']:.2f} s, p95 {figures['p95']:.2f} s, max {figures['max']:.2f} s"
+                    if figures["count"] else "no latency measured")
+        lines.append(f"  {'alerts:':<10}{latency['alerts']} published ({latency['emitted_before_last_send']} while "
+                     f"the producer sent); {measured}")
+    late = record.get("late")
+    if late and late["samples_sent"]:
+        lines.append(f"  {'late:':<10}{late['samples_sent']} samples sent late, {late['beyond_watermark']} beyond "
+                     f"the watermark; Spark dropped {late['dropped_by_watermark']} rows; differing windows "
+                     f"{sum(late['explained'].values())} explained, {sum(late['unexplained'].values())} unexplained")
+    return lines
 
 
 def output_lines(out: Path, written: bool, report: Path | None) -> list[str]:
@@ -354,6 +367,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     except BrokerStartError as exc:
         print(f"cannot start the local Kafka broker: {exc}", file=sys.stderr)
         return 2
+    from include.topics import ensure_topics
+
+    # metrics_alerts' trigger watches topic-alerts from the start, and fails until the topic exists.
+    ensure_topics({"bootstrap.servers": broker.bootstrap}, [c.ALERTS_TOPIC], partitions=1, replication=1)
     ui = airflow_home.start_ui(airflow_home.DEFAULT_HOME, args.port, broker.bootstrap,
                                password=os.environ.get("METRICS_REPLAY_ADMIN_PASSWORD"))
     print(f"Kafka broker: {broker.status()}")

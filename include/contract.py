@@ -15,6 +15,8 @@ MEM_TOPIC = "topic-mem"
 NET_TOPIC = "topic-net"
 DISK_TOPIC = "topic-disk"
 TOPICS = (CPU_TOPIC, MEM_TOPIC, NET_TOPIC, DISK_TOPIC)
+# Live mode publishes each alerting window here as the streaming job finalises it (JSON, key server_id).
+ALERTS_TOPIC = "topic-alerts"
 # Which dataset fields each topic's messages carry.
 TOPIC_FIELDS: dict[str, tuple[str, ...]] = {
     CPU_TOPIC: ("cpu_pct",),
@@ -27,6 +29,19 @@ TOPIC_FIELDS: dict[str, tuple[str, ...]] = {
 # (what the Spark job filters on).
 RUN_HEADER = "replay-run"
 ATTEMPT_HEADER = "replay-attempt"
+# Live mode's end-of-replay marker records carry this header (value "1"): their event time moves the streaming
+# job's watermark past the last window, and they hold no metric.
+END_HEADER = "replay-end"
+
+# mode (param): batch windows after everything was sent (spark-submit); live runs a Structured Streaming job
+# that reads while the producer sends, with a watermark, and publishes alerts as windows become final.
+MODE_BATCH = "batch"
+MODE_LIVE = "live"
+MODES = (MODE_BATCH, MODE_LIVE)
+# Live mode: how far (event-time seconds) records may come behind the latest one and still count.
+WATERMARK_SECONDS = 10
+# The Airflow Variable that switches scheduled (nightly) runs to live mode: "live" or "batch" (the default).
+NIGHTLY_MODE_VARIABLE = "metrics_replay_nightly_mode"
 
 # time_shift (param): records keep their recorded event time, or all move by one constant so the first group's
 # event time is the moment the replay started (the manifest's time_shift_seconds).
@@ -40,6 +55,16 @@ CPU_MEM_FILE = "cpu_mem.csv"
 NET_DISK_FILE = "net_disk.csv"
 VALIDATION_FILE = "validation.json"
 REPORT_FILE = "report.html"
+# Live mode: one JSON line per alerting row of each output, as published to ALERTS_TOPIC.
+ALERTS_FILE = "alerts.jsonl"
+# The producer's send times (per group, late samples, end marker): what alert latency is measured against.
+SEND_LOG_FILE = "send_log.json"
+# Live mode: the streaming job's own record (reading since, batches, rows dropped by the watermark).
+STREAM_FILE = "stream.json"
+# Live mode's working folder in the output folder (checkpoints, staged windows, status); not an output.
+LIVE_DIR = ".live"
+# validation.json's key for the alert latency figures of a live run.
+LATENCY_KEY = "alert_latency"
 
 # The two outputs' columns; rows are matched on KEY_COLUMNS.
 CPU_MEM_HEADER = ("server_id", "window_start", "window_end", "avg_cpu", "avg_mem", "alert")

@@ -6,13 +6,19 @@ are replayed as gaps, shortened ``speed`` times.
 
 The seed slept a fixed second *after* each send, so every send's own duration accumulated as drift. Here
 each deadline is computed from the start, so a slow send makes one group late but never the rest.
+
+Late data (``late_schedule``): a seeded share of the samples is held back and sent after a later group, out of
+order, while every group keeps its deadline.
 """
 
 from __future__ import annotations
 
+import heapq
+import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 
 def requested_pace(speed: float | None, seconds_per_group: float) -> str:
@@ -21,6 +27,16 @@ def requested_pace(speed: float | None, seconds_per_group: float) -> str:
     if speed is not None:
         return "as fast as possible" if speed == 0 else f"speed {speed:g}x recorded time"
     return "as fast as possible" if seconds_per_group == 0 else f"{seconds_per_group:g} s per group"
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q``-th percentile (0..100) of ``values``: the nearest rank, no interpolation (a value that
+    occurred); ValueError when there are none."""
+    if not values:
+        raise ValueError("no values to take a percentile of")
+    ordered = sorted(values)
+    rank = min(len(ordered) - 1, max(0, int(round(q / 100.0 * (len(ordered) - 1)))))
+    return ordered[rank]
 
 
 @dataclass
@@ -37,11 +53,7 @@ class LatenessStats:
         return max(self.samples, default=0.0)
 
     def percentile(self, q: float) -> float:
-        if not self.samples:
-            return 0.0
-        ordered = sorted(self.samples)
-        rank = min(len(ordered) - 1, max(0, int(round(q / 100.0 * (len(ordered) - 1)))))
-        return ordered[rank]
+        return percentile(self.samples, q) if self.samples else 0.0
 
     @property
     def last(self) -> float:
@@ -106,3 +118,85 @@ class Pacer:
         if self.start is None or self.released is None:
             return 0.0
         return self.released - self.start
+
+
+# --- late and out-of-order samples ---------------------------------------------------------------------------
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Held(Generic[T]):
+    """A sample held back: its own group's timeline second (its event time is kept) and the second it waits
+    for (``second`` + its delay): it is sent right after the last group at or before ``due``."""
+
+    item: T
+    second: int
+    due: int
+
+
+@dataclass(frozen=True)
+class Release(Generic[T]):
+    """What goes out when group ``index`` (timeline ``second``) is due: its samples that were not held back,
+    in their order, then the held samples whose wait ends here (``late``, in the order they were held)."""
+
+    index: int
+    second: int
+    on_time: Sequence[T]
+    late: list[Held[T]]
+
+
+def late_schedule(groups: Iterable[tuple[int, Sequence[T]]], total: int, fraction: float, max_seconds: int,
+                  seed: int) -> Iterator[Release[T]]:
+    """The send order of a replay with late data, group by group (streamed: one group of look-ahead).
+
+    ``groups`` are (timeline second, samples) in time order, ``total`` samples in all. Exactly
+    round(``fraction`` x ``total``) samples are held back, chosen by selection sampling (each subset of
+    that size equally likely); each waits a delay drawn uniformly from 1..``max_seconds`` recorded seconds
+    and is sent right after the last group whose second is <= its own second + delay (after the last group
+    when that passes the end). Both draws come from ``random.Random(seed)`` in sample order, so the schedule
+    depends only on the data and the seed, never on timing. With nothing to hold back, each group's samples
+    are passed through untouched (no per-sample work)."""
+    if not 0 <= fraction <= 1:
+        raise ValueError(f"late_fraction must be between 0 and 1, got {fraction}")
+    want = round(fraction * total)
+    if want and max_seconds < 1:
+        raise ValueError(f"late_max_seconds must be at least 1 to hold samples back, got {max_seconds}")
+    rng = random.Random(seed)
+    seen = chosen = 0
+    waiting: list[tuple[int, int, Held[T]]] = []  # heap of (due, hold order, held)
+    held_count = 0
+    ahead = iter(groups)
+    current = next(ahead, None)
+    index = 0
+    while current is not None:
+        second, samples = current
+        following = next(ahead, None)
+        if want == chosen:  # nothing (more) to hold back: the group as it is
+            on_time: Sequence[T] = samples
+            seen += len(samples)
+        else:
+            kept: list[T] = []
+            for item in samples:
+                left = total - seen
+                if left <= 0:
+                    raise ValueError(f"the groups hold more than the {total} samples announced")
+                seen += 1
+                # Selection sampling (Knuth's algorithm S): take this one with probability needed / left.
+                if rng.random() * left < want - chosen:
+                    chosen += 1
+                    due = second + rng.randint(1, max_seconds)
+                    heapq.heappush(waiting, (due, held_count, Held(item, second, due)))
+                    held_count += 1
+                else:
+                    kept.append(item)
+            on_time = kept
+        late: list[tuple[int, Held[T]]] = []
+        # Due before the next group's second: this is the last group at or before their due second.
+        while waiting and (following is None or waiting[0][0] < following[0]):
+            due, order, held = heapq.heappop(waiting)
+            late.append((order, held))
+        late.sort(key=lambda pair: pair[0])
+        yield Release(index, second, on_time, [held for _, held in late])
+        index += 1
+        current = following

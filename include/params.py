@@ -61,6 +61,32 @@ def replay_params() -> dict[str, Param]:
                         "now: every event time moves by one constant so the first group's is the moment the "
                         "replay starts, for consumers that treat the data as live. Windows and outputs are "
                         "computed in recorded time either way."),
+        "mode": Param(
+            c.MODE_BATCH, type="string", enum=list(c.MODES), title="Mode",
+            description="batch: the Spark job windows the replay after everything was sent (spark-submit). "
+                        "live: a Spark Structured Streaming job reads while the producer sends, with a "
+                        "watermark, publishes each alert to topic-alerts (and alerts.jsonl) as its window "
+                        "becomes final, and alert latency is measured. Both write the same cpu_mem.csv and "
+                        "net_disk.csv. Scheduled runs take the Airflow Variable "
+                        f"{c.NIGHTLY_MODE_VARIABLE} (batch or live) when it is set."),
+        "watermark_seconds": Param(
+            c.WATERMARK_SECONDS, type="integer", minimum=0, maximum=86400, title="Watermark (s, live mode)",
+            description="Live mode: a window is final once a record at least this many event-time seconds "
+                        "past its end has been read; records further behind than this may be dropped."),
+        "late_fraction": Param(
+            0.0, type="number", minimum=0, maximum=1, title="Late fraction",
+            description="Share of the samples (0 to 1) held back and sent up to late_max_seconds of recorded "
+                        "time after their group, out of order; the rest keep the schedule."),
+        "late_max_seconds": Param(
+            0, type="integer", minimum=0, maximum=86400, title="Late by at most (recorded s)",
+            description="How far (recorded seconds) a held-back sample may be sent after its group. At or "
+                        "below watermark_seconds a live run's output is unchanged."),
+        "late_seed": Param(0, type="integer", minimum=0, title="Late seed",
+                           description="Seed of the choice of late samples and their delays (reproducible)."),
+        "allow_late_drops": Param(
+            False, type="boolean", title="Allow late drops",
+            description="Live mode: pass when every difference from the expected output is explained by a "
+                        "sample sent later than the watermark allows. Off: any difference fails."),
         "cpu_threshold": Param(c.CPU_THRESHOLD, type="number", minimum=0, maximum=100, title="CPU alert threshold (%)",
                                description="A window alerts when avg_cpu >= this."),
         "mem_threshold": Param(c.MEM_THRESHOLD, type="number", minimum=0, maximum=100, title="Memory alert threshold (%)",
@@ -99,6 +125,14 @@ def check(params: dict) -> None:
         raise ParamError(f"speed ({speed!r}) is not a number >= 0 (empty: seconds_per_group sets the pace)")
     if params.get("time_shift", c.TIME_SHIFT_NONE) not in c.TIME_SHIFTS:
         raise ParamError(f"time_shift ({params['time_shift']!r}) is not one of {', '.join(c.TIME_SHIFTS)}")
+    if params.get("mode", c.MODE_BATCH) not in c.MODES:
+        raise ParamError(f"mode ({params['mode']!r}) is not one of {', '.join(c.MODES)}")
+    fraction = params.get("late_fraction", 0.0)
+    if not 0 <= fraction <= 1:
+        raise ParamError(f"late_fraction ({fraction}) is not between 0 and 1")
+    if fraction > 0 and params.get("late_max_seconds", 0) < 1:
+        raise ParamError(f"late_fraction ({fraction}) holds samples back, but late_max_seconds is "
+                         f"{params.get('late_max_seconds', 0)}: give how late (recorded seconds, at least 1)")
     from include import dataset  # numpy: not at import, the DAG file imports this module at parse time
 
     try:

@@ -21,16 +21,18 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from itertools import groupby
 
 from confluent_kafka import KafkaError, Producer
 
-from include.dataset import Dataset, format_datetime
-from include.contract import ATTEMPT_HEADER, RUN_HEADER, TIME_SHIFT_NONE, TIME_SHIFT_NOW, TOPIC_FIELDS
+from include.dataset import Dataset, Sample, format_datetime
+from include.latency import MICROSECOND, LateSent, SendLog
+from include.contract import ATTEMPT_HEADER, END_HEADER, RUN_HEADER, TIME_SHIFT_NONE, TIME_SHIFT_NOW, TOPIC_FIELDS
 from include.offsets import Manifest, OffsetTracker, Pace
-from include.pacing import Pacer
+from include.pacing import Pacer, late_schedule
 from include.topics import client_logger
 
 log = logging.getLogger(__name__)
@@ -56,6 +58,8 @@ class ProduceResult:
     p99_lateness: float
     final_lateness: float
     skipped_topics: tuple[str, ...]
+    # When each group (and each late sample) went out: produce_metrics writes it as send_log.json.
+    send_log: SendLog
 
 
 def producer_config(connection_config: dict, overrides: dict | None = None) -> dict:
@@ -92,22 +96,33 @@ def produce(dataset: Dataset, connection_config: dict, run_id: str, seconds_per_
             flush_timeout: float = 180.0, producer_overrides: dict | None = None,
             clock: Callable[[], float] = time.monotonic, progress_every: float = PROGRESS_EVERY_S,
             now: Callable[[], datetime] = datetime.now, speed: float | None = None,
-            time_shift: str = TIME_SHIFT_NONE, sleep: Callable[[float], None] = time.sleep) -> ProduceResult:
+            time_shift: str = TIME_SHIFT_NONE, sleep: Callable[[float], None] = time.sleep,
+            replay_started: datetime | None = None, attempt_id: str | None = None, late_fraction: float = 0.0,
+            late_max_seconds: int = 0, late_seed: int = 0,
+            wall_clock: Callable[[], float] = time.time) -> ProduceResult:
     """Send the whole dataset; raise ProduceError unless every message is acknowledged.
 
     The pace: with ``speed`` (x recorded time, 0 = as fast as possible) each group is due its recorded
     distance from the first group divided by speed; without it, one group every ``seconds_per_group``.
     ``now`` gives the send time (its HH:MM:SS is the value's ``timestamp``; a naive one is local time) and,
-    read once before the first group, the moment the replay started."""
+    read once before the first group, the moment the replay started.
+
+    Late data: ``late_fraction`` of the samples (all topics' messages of a row move together) are held back
+    and sent up to ``late_max_seconds`` recorded seconds after their group, keeping their own event time;
+    ``late_seed`` makes the choice reproducible (include.pacing.late_schedule). Every group keeps its deadline.
+    ``wall_clock`` (epoch seconds) stamps the send log's times."""
     topics = [t for t, fields in TOPIC_FIELDS.items() if all(f in dataset.metric_fields for f in fields)]
     skipped = tuple(t for t in TOPIC_FIELDS if t not in topics)
     first_second = dataset.first_second
     pacer = Pacer(seconds_per_group, clock=clock, sleep=sleep, speed=speed)
-    replay_started = now().astimezone(timezone.utc)  # a naive now() is local time, as datetime.now() gives
+    # Live mode fixes the start (and so the event-time constants) and the attempt id when it opens the
+    # streaming job's session, before this runs; otherwise they are this call's own.
+    if replay_started is None:
+        replay_started = now().astimezone(timezone.utc)  # a naive now() is local time, as datetime.now() gives
     epoch_offset = dataset.epoch_offset(replay_started)
     shift = time_shift_seconds(time_shift, first_second + epoch_offset, replay_started)
     to_event = epoch_offset + shift  # timeline second -> event epoch second
-    attempt_id = uuid.uuid4().hex
+    attempt_id = attempt_id or uuid.uuid4().hex
     headers = [(RUN_HEADER, run_id.encode()), (ATTEMPT_HEADER, attempt_id.encode())]
     config = producer_config(connection_config, producer_overrides)
     producer = Producer(config, logger=client_logger())
@@ -133,52 +148,76 @@ def produce(dataset: Dataset, connection_config: dict, run_id: str, seconds_per_
     log.info("Replay started %s; event time = timeline second + %d (epoch offset %d, time shift %d s); first "
              "group %s at %s", replay_started.isoformat(timespec="seconds"), to_event, epoch_offset, shift,
              dataset.format_second(first_second), event_time_text(first_second + to_event))
-    started = clock()
-    last_report = started
-    sent = 0
-    produce_one = producer.produce
-    # The dataset is streamed group by group (dataset.stream_groups), never held whole.
-    for index, group in enumerate(dataset.stream_groups()):
-        lateness = pacer.wait_for(index, group.second - first_second)
-        send_ts = now().strftime("%H:%M:%S")
-        event_second = group.second + to_event
+
+    def send(samples: Sequence[Sample], second: int, send_ts: str) -> int:
+        """Hand ``samples`` (all of timeline ``second``) to the client, one message per topic each; returns
+        how many messages that is."""
+        # Locals, not the enclosing function's cells: this loop runs once per message.
+        produce_one, names, keys, topic_columns, record_headers, delivered = (
+            producer.produce, server_json, server_keys, columns, headers, on_delivery)
+        event_second = second + to_event
         timestamp_ms = event_second * 1000
         # Everything of the value before server_id but the row's own timestamp text is the same for the group.
         head = f'{{"timestamp": "{send_ts}", "original_ts": "'
         tail = f'", "event_time": "{event_time_text(event_second)}", "server_id": '
         original_ts = None
         prefix = ""
-        for sample in group.samples:
+        for sample in samples:
             if sample.original_ts != original_ts:  # the same for every sample of a time-of-day group
                 original_ts = sample.original_ts
                 prefix = head + original_ts + tail
             srv = sample.server
             values = sample.values
-            head_server = prefix + server_json[srv]
-            key = server_keys[srv]
-            for topic, fields in columns:
+            head_server = prefix + names[srv]
+            key = keys[srv]
+            for topic, fields in topic_columns:
                 body = "".join([name + json_number(f, values[i]) for name, f, i in fields])
                 value = (head_server + body + "}").encode()
                 try:
-                    produce_one(topic, value=value, key=key, headers=headers, on_delivery=on_delivery,
+                    produce_one(topic, value=value, key=key, headers=record_headers, on_delivery=delivered,
                                 timestamp=timestamp_ms)
                 except BufferError:
                     while True:  # local queue full: let deliveries drain, then retry this message
                         producer.poll(0.05)
                         try:
-                            produce_one(topic, value=value, key=key, headers=headers, on_delivery=on_delivery,
+                            produce_one(topic, value=value, key=key, headers=record_headers, on_delivery=delivered,
                                         timestamp=timestamp_ms)
                             break
                         except BufferError:
                             continue
-                sent += 1
+        return len(samples) * len(columns)
+
+    started = clock()
+    last_report = started
+    sent = 0
+    group_log: list[tuple[int, float]] = []
+    late_log: list[LateSent] = []
+    # The dataset is streamed group by group (dataset.stream_groups), never held whole; with late_fraction 0
+    # the schedule hands each group's samples through as they are.
+    schedule = late_schedule(((g.second, g.samples) for g in dataset.stream_groups()), dataset.rows,
+                             late_fraction, late_max_seconds, late_seed)
+    for release in schedule:
+        index = release.index
+        lateness = pacer.wait_for(index, release.second - first_second)
+        group_log.append((release.second, round(wall_clock(), MICROSECOND)))
+        send_ts = now().strftime("%H:%M:%S")
+        sent += send(release.on_time, release.second, send_ts)
+        if release.late:
+            late_at = round(wall_clock(), MICROSECOND)
+            for second, held in groupby(release.late, key=lambda h: h.second):
+                samples = [h.item for h in held]
+                sent += send(samples, second, send_ts)
+                late_log.extend(LateSent(server_id=dataset.servers[s.server], second=second, sent_at=late_at,
+                                         after_second=release.second) for s in samples)
         producer.poll(0)
         t = clock()
         if t - last_report >= progress_every or index + 1 == total_groups:
             rate = sent / max(t - started, 1e-9)
-            log.info("group %d/%d (%s) sent, %d messages, %.0f msg/s, lateness %.1f ms",
-                     index + 1, total_groups, dataset.format_second(group.second), sent, rate, lateness * 1000)
+            log.info("group %d/%d (%s) sent, %d messages, %.0f msg/s, lateness %.1f ms%s",
+                     index + 1, total_groups, dataset.format_second(release.second), sent, rate, lateness * 1000,
+                     f", {len(late_log)} late samples" if late_fraction else "")
             last_report = t
+    last_sent_at = round(wall_clock(), MICROSECOND) if group_log else None
     remaining = producer.flush(flush_timeout)
     elapsed = clock() - started
     unacked = sent - tracker.total_acked
@@ -195,7 +234,49 @@ def produce(dataset: Dataset, connection_config: dict, run_id: str, seconds_per_
         dataset_path=str(dataset.path), first_second=first_second, dated=dataset.dated, epoch_offset=epoch_offset,
         time_shift_seconds=shift, pace=pace, has_net_disk=dataset.has_net_disk)
     stats = pacer.lateness
-    log.info("All %d messages acknowledged, %d groups in %.1f s; %s", sent, total_groups, elapsed, pace.describe())
+    send_log = SendLog(run_id=run_id, attempt_id=attempt_id, late_fraction=float(late_fraction),
+                       late_max_seconds=late_max_seconds, late_seed=late_seed, groups=group_log, late=late_log,
+                       last_sent_at=last_sent_at)
+    log.info("All %d messages acknowledged, %d groups in %.1f s; %s%s", sent, total_groups, elapsed, pace.describe(),
+             f"; {len(late_log)} samples sent late (up to {late_max_seconds} recorded s, seed {late_seed})"
+             if late_fraction else "")
     return ProduceResult(manifest=manifest, groups=total_groups, messages=sent, seconds=elapsed,
                          max_lateness=stats.max, p99_lateness=stats.percentile(99), final_lateness=stats.last,
-                         skipped_topics=skipped)
+                         skipped_topics=skipped, send_log=send_log)
+
+
+def send_end_markers(connection_config: dict, topics: list[str] | tuple[str, ...], run_id: str, attempt_id: str,
+                     event_second: int, timeout: float = 60.0) -> int:
+    """Live mode's end of replay: one marker record on every partition of ``topics``, with event time
+    ``event_second`` (epoch), the run's headers and END_HEADER, and no metric (``{"event_time": ...,
+    "server_id": null}``). Its event time moves the streaming job's watermark past the last window, so every
+    window becomes final; Structured Streaming never flushes open windows at the end of input by itself.
+    Returns how many markers were acknowledged; ProduceError otherwise."""
+    from include.topics import admin_client
+
+    config = producer_config(connection_config)
+    metadata = admin_client(connection_config).list_topics(timeout=timeout)
+    producer = Producer(config, logger=client_logger())
+    failures: list[str] = []
+    acked = 0
+
+    def on_delivery(err: KafkaError | None, msg) -> None:
+        nonlocal acked
+        if err is not None:
+            failures.append(f"{msg.topic()}[{msg.partition()}]: {err.str()}")
+        else:
+            acked += 1
+
+    value = json.dumps({"event_time": event_time_text(event_second), "server_id": None}).encode()
+    headers = [(RUN_HEADER, run_id.encode()), (ATTEMPT_HEADER, attempt_id.encode()), (END_HEADER, b"1")]
+    sent = 0
+    for topic in topics:
+        for partition in sorted(metadata.topics[topic].partitions):
+            producer.produce(topic, value=value, partition=partition, headers=headers, on_delivery=on_delivery,
+                             timestamp=event_second * 1000)
+            sent += 1
+    remaining = producer.flush(timeout)
+    if remaining or failures or acked != sent:
+        raise ProduceError(f"{sent - acked} of {sent} end-of-replay markers were not acknowledged by "
+                           f"{config.get('bootstrap.servers')}" + (f": {failures[0]}" if failures else ""))
+    return acked

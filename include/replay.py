@@ -11,7 +11,9 @@ import logging
 from dataclasses import asdict
 from datetime import datetime, timezone
 
-from include.contract import CPU_MEM_FILE, MANIFEST_FILE, REPORT_FILE, TIME_SHIFT_NONE, TOPICS, VALIDATION_FILE
+from include.contract import (CPU_MEM_FILE, LATENCY_KEY, MANIFEST_FILE, MODE_BATCH, MODE_LIVE, REPORT_FILE,
+                              SEND_LOG_FILE, TIME_SHIFT_NONE, TOPICS, VALIDATION_FILE, WATERMARK_SECONDS,
+                              WINDOW_SECONDS)
 from include.pacing import requested_pace
 from include.paths import PathNotAllowed, confined, output_dir_for
 
@@ -75,10 +77,14 @@ def ensure_topics(conn_id: str, partitions: int, replication: int, timeout: floa
 
     config = kafka_config(conn_id)
     new_config = topics.topic_config(replication)
-    log.info("Ensuring topics %s at %s (%d partitions, replication %d%s)", ", ".join(TOPICS),
+    from include.contract import ALERTS_TOPIC
+
+    # The four metric topics, and the topic live mode publishes alerts to.
+    wanted = [*TOPICS, ALERTS_TOPIC]
+    log.info("Ensuring topics %s at %s (%d partitions, replication %d%s)", ", ".join(wanted),
              config.get("bootstrap.servers"), partitions, replication,
              "".join(f", {k} {v}" for k, v in new_config.items()))
-    report = topics.ensure_topics(config, TOPICS, partitions, replication, timeout=timeout,
+    report = topics.ensure_topics(config, wanted, partitions, replication, timeout=timeout,
                                   new_topic_config=new_config)
     for t, n in report.existing.items():
         log.info("Topic %s exists with %d partitions; left as it is", t, n)
@@ -89,12 +95,15 @@ def ensure_topics(conn_id: str, partitions: int, replication: int, timeout: floa
 
 def produce_metrics(conn_id: str, dataset_path: str, output_dir: str | None, run_id: str,
                     seconds_per_group: float, speed: float | None = None, recording_start: str | None = None,
-                    time_shift: str = TIME_SHIFT_NONE) -> dict:
-    """Stream the dataset; write the manifest of exactly what was written; return its path.
+                    time_shift: str = TIME_SHIFT_NONE, late_fraction: float = 0.0, late_max_seconds: int = 0,
+                    late_seed: int = 0, replay_started: datetime | None = None,
+                    attempt_id: str | None = None) -> dict:
+    """Stream the dataset; write the send log and the manifest of exactly what was written; return its path.
 
     The pace is ``speed`` x recorded time when speed is set (0: as fast as possible), else one group every
     ``seconds_per_group``; ``recording_start`` places a time-of-day dataset's rows (and dates their events);
-    ``time_shift`` "now" moves every event time so the first is the moment the replay starts."""
+    ``time_shift`` "now" moves every event time so the first is the moment the replay starts; ``late_*`` hold
+    that share of the samples back, sent up to late_max_seconds recorded seconds late (seeded)."""
     from include import dataset, producer
     from include.params import ParamError, dataset_files
 
@@ -118,9 +127,14 @@ def produce_metrics(conn_id: str, dataset_path: str, output_dir: str | None, run
              f", recording started {ds.recording_start.isoformat()}" if ds.recording_start else "",
              config.get("bootstrap.servers"), requested_pace(speed, seconds_per_group), time_shift)
     result = producer.produce(ds, config, run_id=run_id, seconds_per_group=seconds_per_group, speed=speed,
-                              time_shift=time_shift)
+                              time_shift=time_shift, late_fraction=late_fraction, late_max_seconds=late_max_seconds,
+                              late_seed=late_seed, replay_started=replay_started, attempt_id=attempt_id)
     if result.skipped_topics:
         log.info("Dataset has no net_in/net_out/disk_io columns: skipped %s", ", ".join(result.skipped_topics))
+    # Before the manifest: a manifest on disk always has its attempt's send log beside it.
+    send_log_path = result.send_log.write(out / SEND_LOG_FILE)
+    log.info("Send log %s: %d groups, %d late samples", send_log_path, len(result.send_log.groups),
+             len(result.send_log.late))
     manifest = result.manifest
     manifest_path = manifest.write(out / MANIFEST_FILE)
     log.info("Produced %d messages in %d groups in %.1f s (%.0f msg/s); %s; lateness max %.1f ms, p99 %.1f ms, "
@@ -135,9 +149,14 @@ def produce_metrics(conn_id: str, dataset_path: str, output_dir: str | None, run
 
 def validate_output(output_dir: str, expected_path: str, expected_net_disk_path: str | None, run_id: str,
                     cpu_threshold: float, mem_threshold: float, run_started: datetime | None = None,
-                    publish=None) -> dict:
+                    publish=None, mode: str = MODE_BATCH, watermark_seconds: int = WATERMARK_SECONDS,
+                    window_seconds: int = WINDOW_SECONDS, allow_late_drops: bool = False) -> dict:
     """Compare cpu_mem.csv (and net_disk.csv) with the expected files; write validation.json and report.html;
     raise on a difference. The NET/DISK part is "not applicable" when the dataset has no such columns.
+
+    Live ``mode`` adds the alert latency and the late-data check (include.validation.add_live): a run with
+    differences then passes only when late data beyond the watermark explains every one of them and
+    ``allow_late_drops`` is set.
 
     ``publish(summary)`` (the task's XCom push) receives the summary even when validation fails."""
     from include import reports, validation
@@ -157,6 +176,11 @@ def validate_output(output_dir: str, expected_path: str, expected_net_disk_path:
         log.info("Validating %s against %s%s", out, expected,
                  f" and {expected_nd}" if manifest.has_net_disk else " (no NET/DISK columns in the dataset)")
         result = validation.validate_run(out, expected, expected_nd, manifest.has_net_disk)
+        latencies = None
+        if mode == MODE_LIVE:
+            latencies = validation.add_live(
+                result, out, manifest.attempt_id, manifest.epoch_offset, manifest.time_shift_seconds,
+                manifest.dated, watermark_seconds, window_seconds, allow_late_drops)
     except (PathNotAllowed, validation.ValidationInputError) as exc:
         # Not a difference but no comparison at all: say so plainly, on the page and in XCom too.
         message = f"cannot validate {out}: {exc}"
@@ -167,7 +191,7 @@ def validate_output(output_dir: str, expected_path: str, expected_net_disk_path:
         fail_without_retry(message)
     report_path = result.write(out / VALIDATION_FILE, about())
     html_path = reports.write(out / REPORT_FILE, result.record(), out / CPU_MEM_FILE, run_id,
-                              cpu_threshold, mem_threshold)
+                              cpu_threshold, mem_threshold, latencies=latencies)
     for part, report in (("cpu_mem", result.cpu_mem), ("net_disk", result.net_disk)):
         if report is None:
             continue
@@ -183,6 +207,17 @@ def validate_output(output_dir: str, expected_path: str, expected_net_disk_path:
         log.info("%s: %s", part, line)
     summary = {"passed": result.passed, "parts": summaries, "validation": str(report_path),
                "report": str(html_path), "output_dir": str(out), "run_id": run_id}
+    if result.latency is not None:
+        log.info("Alert latency: %s", result.latency.describe())
+        summary[LATENCY_KEY] = result.latency.model_dump(mode="json")
+    if result.late is not None:
+        log.info("Late data: %s", result.late.describe())
+        for w in result.late.windows:
+            log.info("%s %s window %s: %s", w.output, w.kind, "/".join(w.key),
+                     "explained by a late sample" if w.explained else "UNEXPLAINED")
+        summary["late"] = {"samples_sent": result.late.samples_sent, "beyond_watermark": result.late.beyond_watermark,
+                           "dropped_by_watermark": result.late.dropped_by_watermark,
+                           "explained": result.late.explained_total, "unexplained": result.late.unexplained_total}
     if publish is not None:
         publish(summary)
     log.info("Validation %s; details %s, report %s", "passed" if result.passed else "FAILED", report_path, html_path)
@@ -193,3 +228,226 @@ def validate_output(output_dir: str, expected_path: str, expected_net_disk_path:
 
 class ValidationFailed(AssertionError):
     """The job's output does not match the expected file."""
+
+
+# ---- Live mode (include/live.py explains the three tasks) ----
+
+def _live_dataset(dataset_path: str, recording_start: str | None):
+    from include import dataset
+    from include.params import ParamError, dataset_files
+
+    try:
+        confined(dataset_path, "dataset_path", "data")
+        files = dataset_files(dataset_path)
+        try:
+            start = dataset.parse_recording_start(recording_start)
+        except ValueError as exc:
+            raise ParamError(str(exc)) from None
+        return dataset.load(files, recording_start=start)
+    except (PathNotAllowed, ParamError, dataset.DatasetError) as exc:
+        fail_without_retry(f"cannot replay: {exc}")
+
+
+def _spark_master(spark_conn_id: str) -> str:
+    """The master of the Spark connection, as the Spark provider reads it (host, with the port when set)."""
+    from airflow.sdk import BaseHook
+
+    conn = BaseHook.get_connection(spark_conn_id)
+    host = conn.host or "local[*]"
+    return f"{host}:{conn.port}" if conn.port else host
+
+
+def _job_command(out, spark_conn_id: str, window_args: dict) -> list[str]:
+    import shutil
+    import sys
+    from pathlib import Path
+
+    from include import live
+    from include.spark_submit import SPARK_KAFKA_JARS, submit_conf
+
+    folder = live.LiveFolder(out)
+    spark_submit = shutil.which("spark-submit") or str(Path(sys.executable).parent / "spark-submit")
+    args = ["--session", str(folder.session), "--output-dir", str(out)]
+    for name, value in window_args.items():
+        args += [f"--{name.replace('_', '-')}", str(value)]
+    return live.submit_command(spark_submit, _spark_master(spark_conn_id), submit_conf(), f"{SPARK_KAFKA_JARS}/*.jar",
+                               f"metrics_replay_live_{out.name}", live.SPARK_STREAM_JOB, args)
+
+
+def _job_env(conn_id: str) -> dict[str, str]:
+    from include import live, topics
+
+    return {**live.python_env(), **topics.security_env(kafka_config(conn_id))}
+
+
+def start_stream(conn_id: str, spark_conn_id: str, params: dict, run_id: str, timeout: float | None = None) -> dict:
+    """Live mode's first window task: open a fresh session and start the streaming job; return once it reads."""
+    import json
+
+    from include import live, producer, topics
+    from include.contract import CPU_TOPIC, DISK_TOPIC, MEM_TOPIC, NET_TOPIC
+
+    config = kafka_config(conn_id)
+    try:
+        out = confined(output_dir_for(params.get("output_dir"), run_id), "output_dir", "output")
+    except PathNotAllowed as exc:
+        fail_without_retry(f"cannot replay: {exc}")
+    ds = _live_dataset(params["dataset_path"], params.get("recording_start"))
+    folder = live.LiveFolder(out)
+    folder.fresh()
+    replay_started = datetime.now(timezone.utc)
+    epoch_offset = ds.epoch_offset(replay_started)
+    shift = producer.time_shift_seconds(params.get("time_shift", TIME_SHIFT_NONE), ds.first_second + epoch_offset,
+                                        replay_started)
+    used = [CPU_TOPIC, MEM_TOPIC] + ([NET_TOPIC, DISK_TOPIC] if ds.has_net_disk else [])
+    try:
+        offsets = topics.end_offsets(config, used)
+    except topics.TopicError as exc:
+        fail_without_retry(f"cannot start the streaming job: {exc}")
+    session = live.LiveSession(
+        session_id=live.new_session_id(), run_id=run_id, bootstrap_servers=str(config.get("bootstrap.servers")),
+        replay_started=replay_started.isoformat(), dated=ds.dated, epoch_offset=epoch_offset,
+        time_shift_seconds=shift, first_second=ds.first_second, last_second=ds.last_second,
+        end_marker_second=live.end_marker_second(ds.last_second, params["window_seconds"], params["slide_seconds"],
+                                                 params["watermark_seconds"]),
+        has_net_disk=ds.has_net_disk, watermark_seconds=params["watermark_seconds"],
+        start_offsets={t: {str(p): o for p, o in parts.items()} for t, parts in offsets.items()})
+    session.write(folder.session)
+    command = _job_command(out, spark_conn_id, _window_args(params))
+    log.info("Live session %s: dataset %s (%d rows, %s to %s), watermark %d s, start offsets %s; starting the "
+             "streaming job: %s", session.session_id, params["dataset_path"], ds.rows,
+             ds.format_second(ds.first_second), ds.format_second(ds.last_second), session.watermark_seconds,
+             json.dumps(session.start_offsets, sort_keys=True), " ".join(command))
+    pid = live.launch(folder, command, _job_env(conn_id))
+    relay = live.LogRelay(folder, lambda line: log.info("%s", line))
+    try:
+        state = live.wait_reading(folder, session, pid, relay, timeout or live.READING_TIMEOUT_S)
+    except live.StreamError as exc:
+        fail_without_retry(str(exc))
+    log.info("The streaming job is reading (since %s); the producer may send", state.reading_at)
+    return {"session_id": session.session_id, "output_dir": str(out), "pid": pid, "reading_at": state.reading_at}
+
+
+def _window_args(params: dict) -> dict:
+    names = ("window_seconds", "slide_seconds", "warmup_windows", "cpu_threshold", "mem_threshold", "net_threshold",
+             "disk_threshold")
+    return {n: params[n] for n in names}
+
+
+def produce_metrics_live(conn_id: str, params: dict, run_id: str) -> dict:
+    """Live mode's producer: as produce_metrics, under the session's attempt id and start, while the streaming
+    job reads; then the end-of-replay markers. Never retried within a session (its records would mix with a
+    failed attempt's): a failure fails the run, and clearing the run starts a new session."""
+    import threading
+    import time
+
+    from include import latency, live, producer
+    from include.contract import CPU_TOPIC, DISK_TOPIC, MEM_TOPIC, NET_TOPIC
+
+    out = confined(output_dir_for(params.get("output_dir"), run_id), "output_dir", "output")
+    folder = live.LiveFolder(out)
+    session = live.LiveSession.read(folder.session)
+    if folder.producer.exists():
+        fail_without_retry(f"session {session.session_id} already had a producer; clear the run (from start_stream) "
+                           "to replay in a new session")
+    if not live.job_alive(folder, session):
+        fail_without_retry(f"the streaming job of session {session.session_id} is not running; clear the run "
+                           "(from start_stream)")
+
+    def state(status: str, error: str | None = None) -> None:
+        live.ProducerState(session_id=session.session_id, status=status, updated_at=live.now_text(),
+                           error=error).write(folder.producer)
+
+    state("sending")
+    done = threading.Event()
+
+    def heartbeat() -> None:
+        while not done.wait(live.PRODUCER_HEARTBEAT_S):
+            state("sending")
+
+    beat = threading.Thread(target=heartbeat, name="producer-heartbeat", daemon=True)
+    beat.start()
+    try:
+        result = produce_metrics(conn_id, params["dataset_path"], params.get("output_dir"), run_id,
+                                 params["seconds_per_group"], speed=params.get("speed"),
+                                 recording_start=params.get("recording_start"),
+                                 time_shift=params.get("time_shift", TIME_SHIFT_NONE),
+                                 late_fraction=params.get("late_fraction", 0.0),
+                                 late_max_seconds=params.get("late_max_seconds", 0),
+                                 late_seed=params.get("late_seed", 0),
+                                 replay_started=datetime.fromisoformat(session.replay_started),
+                                 attempt_id=session.session_id)
+        used = [CPU_TOPIC, MEM_TOPIC] + ([NET_TOPIC, DISK_TOPIC] if session.has_net_disk else [])
+        marker_at = session.end_marker_second + session.shift_seconds
+        sent_at = time.time()  # the markers' send time: when the last windows become ready
+        markers = producer.send_end_markers(kafka_config(conn_id), used, run_id, session.session_id, marker_at)
+        latency.record_end_marker(out / SEND_LOG_FILE, session.end_marker_second, sent_at)
+        log.info("Sent %d end-of-replay markers (event time %s: the last window's end plus the watermark has "
+                 "passed)", markers, producer.event_time_text(marker_at))
+    except BaseException as exc:
+        done.set()
+        beat.join()
+        state("failed", f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}")
+        raise
+    done.set()
+    beat.join()
+    state("done")
+    return result
+
+
+def window_metrics_live(conn_id: str, spark_conn_id: str, params: dict, run_id: str) -> dict:
+    """Live mode's window step: follow the streaming job until it has written the outputs. A job found dead
+    (its driver killed) is started again from its checkpoints first: this task's retry is the job's."""
+    from include import live
+    from include.contract import STREAM_FILE
+
+    out = confined(output_dir_for(params.get("output_dir"), run_id), "output_dir", "output")
+    folder = live.LiveFolder(out)
+    session = live.LiveSession.read(folder.session)
+    relay = live.LogRelay(folder, lambda line: log.info("%s", line))
+    state = live.JobState.read(folder.job) if folder.job.exists() else None
+    if state is not None and state.status == "failed":
+        relay.relay()
+        fail_without_retry(f"the streaming job failed: {state.error}")
+    if state is None or (state.status != "finished" and not live.job_alive(folder, session)):
+        log.info("The streaming job of session %s is not running: starting it again from its checkpoints",
+                 session.session_id)
+        relay.relay()  # the dead start's log first
+        pid = live.launch(folder, _job_command(out, spark_conn_id, _window_args(params)), _job_env(conn_id))
+        try:
+            live.wait_reading(folder, session, pid, relay)
+        except live.StreamError as exc:
+            raise live.StreamError(f"cannot resume the streaming job: {exc}") from None
+    try:
+        state = live.follow(folder, session, relay)
+    except live.StreamError as exc:
+        latest = live.JobState.read(folder.job) if folder.job.exists() else None
+        if latest is not None and latest.status == "failed":
+            fail_without_retry(str(exc))
+        raise
+    record = live.StreamRecord.read(out / STREAM_FILE)
+    log.info("The streaming job finished: %d batches, %d alerts, rows dropped by the watermark %s, %d start(s)",
+             sum(record.batches.values()), record.alerts, record.dropped_by_watermark, record.starts)
+    return {"output_dir": str(out), "session_id": session.session_id, "alerts": record.alerts,
+            "dropped_by_watermark": record.dropped_by_watermark, "starts": record.starts}
+
+
+def choose_mode(params: dict, scheduled: bool) -> str:
+    """The run's mode: the ``mode`` param; for a scheduled run the Airflow Variable NIGHTLY_MODE_VARIABLE
+    ("batch" or "live") wins when it is set, so a deployment switches its nightly replays without editing
+    the DAG. A Variable of another value fails the run rather than guess."""
+    from include.contract import MODES, NIGHTLY_MODE_VARIABLE
+
+    mode = params.get("mode", MODE_BATCH)
+    if scheduled:
+        from airflow.sdk import Variable
+
+        nightly = Variable.get(NIGHTLY_MODE_VARIABLE, default=None)
+        if nightly is not None:
+            if nightly.strip() not in MODES:
+                fail_without_retry(f"Airflow Variable {NIGHTLY_MODE_VARIABLE} is {nightly!r}, not one of "
+                                   f"{', '.join(MODES)}")
+            mode = nightly.strip()
+            log.info("Scheduled run: mode %s from Airflow Variable %s", mode, NIGHTLY_MODE_VARIABLE)
+    log.info("Mode: %s", mode)
+    return mode

@@ -2,7 +2,8 @@
 
 Plots are Plotly figures with plotly.js embedded once, so the file opens anywhere without a network.
 Per server: avg_cpu and avg_mem over time with the thresholds drawn and alert windows marked; and an
-overview of all servers as small multiples.
+overview of all servers as small multiples. A live run adds its late-data counts and its alert latency: the
+figures and a plot of each alert's latency against when its window became ready.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from include.alerts import parse_utc
 from include.contract import REPORT_FILE, VALIDATION_FILE
+from include.latency import AlertLatency, Figures, LatencySummary, plot_points
 from include.paths import write_atomically
-from include.validation import (ComparedPart, ErrorPart, NotApplicablePart, Part, ValidationFileError,
-                                ValidationRecord, read_record)
+from include.validation import (EXPLAINED, ComparedPart, ErrorPart, LateRecord, NotApplicablePart, Part,
+                                ValidationFileError, ValidationRecord, read_record)
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:24px;color:#222}
@@ -27,11 +30,12 @@ table{border-collapse:collapse;margin:8px 0 16px}
 td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
 th{background:#f3f3f3} td.l,th.l{text-align:left}
 .pass{color:#17752d;font-weight:bold}.fail{color:#b3261e;font-weight:bold}.na{color:#666;font-weight:bold}
+.explained{color:#8a5a00;font-weight:bold}
 """
 
 
 def _status_class(status: str) -> str:
-    return {"pass": "pass", "fail": "fail"}.get(status, "na")
+    return {"pass": "pass", "fail": "fail", EXPLAINED: "explained"}.get(status, "na")
 
 
 def _parts(validation: ValidationRecord) -> tuple[tuple[str, Part], ...]:
@@ -74,6 +78,64 @@ def mismatch_table(validation: ValidationRecord) -> str:
     head = ('<tr><th class="l">output</th><th class="l">window</th><th class="l">column</th><th>expected</th>'
             '<th>produced</th></tr>')
     return f"<table>{head}{''.join(rows)}</table>"
+
+
+def late_table(late: LateRecord) -> str:
+    """A live run's late data: what was sent late, what Spark dropped, and the differing windows classified."""
+    outputs = list(late.explained)
+    cells = "".join(f"<td>{late.explained[o]}</td><td>{late.unexplained[o]}</td>" for o in outputs)
+    head = "".join(f'<th>{html.escape(o)} explained</th><th>{html.escape(o)} unexplained</th>' for o in outputs)
+    table = ('<table class="late"><tr><th>late samples sent</th><th>beyond the watermark</th>'
+             f'<th>dropped by the watermark (Spark)</th>{head}<th class="l">late drops</th></tr>'
+             f'<tr><td>{late.samples_sent}</td><td>{late.beyond_watermark}</td><td>{late.dropped_by_watermark}</td>'
+             f'{cells}<td class="l">{"allowed" if late.allow_late_drops else "not allowed"}</td></tr></table>')
+    note = (f"<p>Samples held back up to {late.late_max_seconds} recorded s; a sample is beyond the watermark when "
+            f"it was sent more than {late.watermark_seconds} recorded s behind the replay. A differing window is "
+            "explained when it holds such a sample of its server.</p>")
+    if not late.windows:
+        return table + note
+    rows = "".join(f'<tr><td class="l">{html.escape(w.output)}</td><td class="l">{w.kind}</td>'
+                   f'<td class="l">{html.escape(" / ".join(w.key))}</td>'
+                   f'<td class="l {"explained" if w.explained else "fail"}">'
+                   f'{"explained" if w.explained else "unexplained"}</td></tr>' for w in late.windows)
+    return (table + note + '<table><tr><th class="l">output</th><th class="l">difference</th><th class="l">window'
+            f'</th><th class="l">late data</th></tr>{rows}</table>')
+
+
+def _seconds(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+def latency_table(latency: LatencySummary) -> str:
+    """A live run's alert latency figures (seconds)."""
+    def row(name: str, f: Figures) -> str:
+        return (f'<tr><td class="l">{name}</td><td>{f.count}</td><td>{_seconds(f.p50)}</td><td>{_seconds(f.p95)}'
+                f'</td><td>{_seconds(f.max)}</td></tr>')
+
+    return ('<table class="latency"><tr><th class="l">seconds</th><th>count</th><th>p50</th><th>p95</th>'
+            '<th>max</th></tr>' + row("latency (emitted_at - ready_at)", latency.latency_seconds)
+            + row("from the window's last sample", latency.from_last_sample_seconds) + "</table>"
+            f"<p>{latency.alerts} alerts; {latency.emitted_before_last_send} emitted while the producer was still "
+            f"sending (before its last send at {html.escape(latency.last_send_at or '-')})"
+            + (f"; {latency.unmeasured} without a ready time" if latency.unmeasured else "")
+            + f". A window is ready when the first record {latency.watermark_seconds} s or more past its end has "
+            "been sent.</p>")
+
+
+def latency_figure(latencies: list[AlertLatency], first_sent_at: float) -> go.Figure:
+    """Each alert's latency (y) against when its window became ready, in seconds since the first send (x)."""
+    points = plot_points(latencies, first_sent_at)
+    fig = go.Figure()
+    for output in sorted({a.output for _, _, a in points}):
+        mine = [(x, y, a) for x, y, a in points if a.output == output]
+        fig.add_trace(go.Scatter(
+            x=[x for x, _, _ in mine], y=[y for _, y, _ in mine], mode="markers", name=output,
+            text=[f"{a.server_id} {a.window_start}-{a.window_end}" for _, _, a in mine],
+            hovertemplate="%{text}<br>ready %{x:.1f} s, latency %{y:.3f} s<extra></extra>"))
+    fig.update_layout(title="Alert latency over the replay", height=360, margin={"t": 40, "b": 40},
+                      xaxis={"title": "window ready, seconds since the first send"},
+                      yaxis={"title": "latency (s)", "rangemode": "tozero"})
+    return fig
 
 
 def _windows(cpu_mem_csv: Path) -> pd.DataFrame:
@@ -131,20 +193,33 @@ def overview_figure(df: pd.DataFrame, cpu_threshold: float, mem_threshold: float
 
 
 def render(validation: ValidationRecord, cpu_mem_csv: Path, run_id: str, cpu_threshold: float,
-           mem_threshold: float) -> str:
+           mem_threshold: float, latencies: list[AlertLatency] | None = None) -> str:
+    """The report; ``latencies`` (a live run's alerts, include.latency.alert_latencies) are plotted."""
     verdict = "PASS" if validation.passed else "FAIL"
     parts = [f"<h1>Replay validation: {html.escape(run_id)} "
              f'<span class="{"pass" if validation.passed else "fail"}">{verdict}</span></h1>',
-             "<h2>Summary</h2>", summary_table(validation), "<h2>First mismatches</h2>", mismatch_table(validation)]
+             "<h2>Summary</h2>", summary_table(validation)]
+    plotly_js = [True]  # plotly.js goes into the page once, with the first figure
+
+    def figure(fig: go.Figure) -> str:
+        text = fig.to_html(full_html=False, include_plotlyjs=plotly_js[0])
+        plotly_js[0] = False
+        return text
+
+    if validation.late is not None:
+        parts += ["<h2>Late data</h2>", late_table(validation.late)]
+    if validation.latency is not None:
+        parts += ["<h2>Alert latency</h2>", latency_table(validation.latency)]
+        if latencies and validation.latency.first_send_at:
+            parts.append(figure(latency_figure(latencies, parse_utc(validation.latency.first_send_at))))
+    parts += ["<h2>First mismatches</h2>", mismatch_table(validation)]
     if Path(cpu_mem_csv).is_file():
         df = _windows(cpu_mem_csv)
         parts.append("<h2>Overview</h2>")
-        parts.append(overview_figure(df, cpu_threshold, mem_threshold).to_html(full_html=False,
-                                                                                include_plotlyjs=True))
+        parts.append(figure(overview_figure(df, cpu_threshold, mem_threshold)))
         parts.append("<h2>Per server</h2>")
         for server in sorted(df["server_id"].unique(), key=lambda s: (len(s), s)):
-            parts.append(server_figure(df, server, cpu_threshold, mem_threshold).to_html(
-                full_html=False, include_plotlyjs=False))
+            parts.append(figure(server_figure(df, server, cpu_threshold, mem_threshold)))
     else:
         parts.append(f"<p>No output at {html.escape(str(cpu_mem_csv))} to plot.</p>")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>Replay {html.escape(run_id)}: {verdict}"
@@ -152,8 +227,8 @@ def render(validation: ValidationRecord, cpu_mem_csv: Path, run_id: str, cpu_thr
 
 
 def write(path: Path, validation: ValidationRecord, cpu_mem_csv: Path, run_id: str, cpu_threshold: float,
-          mem_threshold: float) -> Path:
-    write_atomically(path, render(validation, cpu_mem_csv, run_id, cpu_threshold, mem_threshold))
+          mem_threshold: float, latencies: list[AlertLatency] | None = None) -> Path:
+    write_atomically(path, render(validation, cpu_mem_csv, run_id, cpu_threshold, mem_threshold, latencies))
     return path
 
 

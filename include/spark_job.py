@@ -151,15 +151,37 @@ def window_text(second: Column, dated: bool) -> Column:
     return F.date_format(F.timestamp_seconds(second), DATED_PATTERN if dated else TIME_OF_DAY_PATTERN)
 
 
-def _output(kept: DataFrame, columns: list[Column], window_seconds: int, dated: bool) -> DataFrame:
-    # Sorted on the numeric start, not the text: "00:00:10" of the next day follows "23:59:50".
-    return kept.select(
+def output_columns(columns: list[Column], window_seconds: int, dated: bool) -> list[Column]:
+    """An output's columns (server_id, window text, ``columns``) and its numeric ``start``, from a windowed
+    frame's server_id and start (the window's first timeline second)."""
+    return [
         F.col("server_id"),
         window_text(F.col("start"), dated).alias("window_start"),
         window_text(F.col("start") + window_seconds, dated).alias("window_end"),
         *columns,
         F.col("start"),
-    ).orderBy("server_id", "start").drop("start")
+    ]
+
+
+def _output(kept: DataFrame, columns: list[Column], window_seconds: int, dated: bool) -> DataFrame:
+    # Sorted on the numeric start, not the text: "00:00:10" of the next day follows "23:59:50".
+    return kept.select(*output_columns(columns, window_seconds, dated)).orderBy("server_id", "start").drop("start")
+
+
+def cpu_mem_aggregates() -> list[Column]:
+    """avg_cpu, avg_mem of a window's samples (doubles, rounded as the seed rounds; a null metric ignored)."""
+    # Spark's round() is HALF_UP on the double's decimal text.
+    return [F.round(F.avg("cpu_pct"), 2).alias("avg_cpu"), F.round(F.avg("mem_pct"), 2).alias("avg_mem")]
+
+
+def cpu_mem_columns(cpu_threshold: float, mem_threshold: float) -> list[Column]:
+    """cpu_mem.csv's value columns as text, and its alert, from the aggregates' avg_cpu and avg_mem."""
+    cpu_hot = F.col("avg_cpu") >= F.lit(float(cpu_threshold))
+    mem_hot = F.col("avg_mem") >= F.lit(float(mem_threshold))
+    # The seed checks memory before CPU when only one holds; _alert(first=mem, second=cpu) keeps that order.
+    alert = _alert(mem_hot, cpu_hot, ALERT_BOTH, ALERT_MEM, ALERT_CPU)
+    return [float32_text(F.col("avg_cpu")).alias("avg_cpu"), float32_text(F.col("avg_mem")).alias("avg_mem"),
+            alert.alias("alert")]
 
 
 def window_cpu_mem(samples: DataFrame, origin_second: int, window_seconds: int = c.WINDOW_SECONDS,
@@ -173,18 +195,22 @@ def window_cpu_mem(samples: DataFrame, origin_second: int, window_seconds: int =
     (float); a null metric is ignored. ``origin_second``: the earliest timeline second.
     """
     kept = windowed(samples.where(F.col("cpu_pct").isNotNull() | F.col("mem_pct").isNotNull()), origin_second,
-                    window_seconds, slide_seconds, warmup_windows, [
-                        # Spark's round() is HALF_UP on the double's decimal text.
-                        F.round(F.avg("cpu_pct"), 2).alias("avg_cpu"),
-                        F.round(F.avg("mem_pct"), 2).alias("avg_mem"),
-                    ])
-    cpu_hot = F.col("avg_cpu") >= F.lit(float(cpu_threshold))
-    mem_hot = F.col("avg_mem") >= F.lit(float(mem_threshold))
-    # The seed checks memory before CPU when only one holds; _alert(first=mem, second=cpu) keeps that order.
-    alert = _alert(mem_hot, cpu_hot, ALERT_BOTH, ALERT_MEM, ALERT_CPU)
-    return _output(kept, [float32_text(F.col("avg_cpu")).alias("avg_cpu"),
-                          float32_text(F.col("avg_mem")).alias("avg_mem"), alert.alias("alert")],
-                   window_seconds, dated)
+                    window_seconds, slide_seconds, warmup_windows, cpu_mem_aggregates())
+    return _output(kept, cpu_mem_columns(cpu_threshold, mem_threshold), window_seconds, dated)
+
+
+def net_disk_aggregates() -> list[Column]:
+    """max_net_in, max_disk_io of a window's samples (64-bit, rounded; a null metric ignored)."""
+    return [F.round(F.max("net_in"), 2).alias("max_net_in"), F.round(F.max("disk_io"), 2).alias("max_disk_io")]
+
+
+def net_disk_columns(net_threshold: float, disk_threshold: float) -> list[Column]:
+    """net_disk.csv's value columns as text, and its alert, from the aggregates' max_net_in and max_disk_io."""
+    net_hot = F.col("max_net_in") >= F.lit(float(net_threshold))
+    disk_hot = F.col("max_disk_io") >= F.lit(float(disk_threshold))
+    alert = _alert(net_hot, disk_hot, ALERT_NET_DISK, ALERT_NET, ALERT_DISK)
+    return [float64_text(F.col("max_net_in")).alias("max_net_in"),
+            float64_text(F.col("max_disk_io")).alias("max_disk_io"), alert.alias("alert")]
 
 
 def window_net_disk(samples: DataFrame, origin_second: int, window_seconds: int = c.WINDOW_SECONDS,
@@ -197,16 +223,8 @@ def window_net_disk(samples: DataFrame, origin_second: int, window_seconds: int 
     a null metric is ignored.
     """
     kept = windowed(samples.where(F.col("net_in").isNotNull() | F.col("disk_io").isNotNull()), origin_second,
-                    window_seconds, slide_seconds, warmup_windows, [
-                        F.round(F.max("net_in"), 2).alias("max_net_in"),
-                        F.round(F.max("disk_io"), 2).alias("max_disk_io"),
-                    ])
-    net_hot = F.col("max_net_in") >= F.lit(float(net_threshold))
-    disk_hot = F.col("max_disk_io") >= F.lit(float(disk_threshold))
-    alert = _alert(net_hot, disk_hot, ALERT_NET_DISK, ALERT_NET, ALERT_DISK)
-    return _output(kept, [float64_text(F.col("max_net_in")).alias("max_net_in"),
-                          float64_text(F.col("max_disk_io")).alias("max_disk_io"), alert.alias("alert")],
-                   window_seconds, dated)
+                    window_seconds, slide_seconds, warmup_windows, net_disk_aggregates())
+    return _output(kept, net_disk_columns(net_threshold, disk_threshold), window_seconds, dated)
 
 
 def float32_text(col: Column) -> Column:

@@ -265,3 +265,34 @@ def security_env(config: dict) -> dict[str, str]:
         return {}
     java_security(settings)  # refuse what the job could not use here, before Spark starts
     return {SECURITY_ENV: json.dumps(settings)}
+
+
+def end_offsets(config: dict, topic_names: list[str] | tuple[str, ...],
+                timeout: float = DEFAULT_TIMEOUT_S) -> dict[str, dict[int, int]]:
+    """The end offset (the next offset to be written) of every partition of ``topic_names``: where a consumer
+    that must see only what is written from now on starts. TopicError names a topic that is missing or could
+    not be asked; every call is bounded by ``timeout``."""
+    from confluent_kafka import TopicPartition
+    from confluent_kafka.admin import OffsetSpec
+
+    admin = admin_client(config)
+    address = config.get("bootstrap.servers", "<unset>")
+    try:
+        md = admin.list_topics(timeout=timeout)
+    except KafkaException as exc:
+        raise TopicError(f"cannot list the topics at {address}: {exc}") from None
+    wanted: dict[TopicPartition, OffsetSpec] = {}
+    for name in topic_names:
+        meta = md.topics.get(name)
+        if meta is None or meta.error is not None or not meta.partitions:
+            raise TopicError(f"topic {name} does not exist at {address} (ensure_topics creates it)")
+        for partition in meta.partitions:
+            wanted[TopicPartition(name, partition)] = OffsetSpec.latest()
+    offsets: dict[str, dict[int, int]] = {name: {} for name in topic_names}
+    for tp, future in admin.list_offsets(wanted, request_timeout=timeout).items():
+        try:
+            offsets[tp.topic][tp.partition] = future.result(timeout=timeout).offset
+        except Exception as exc:  # KafkaException or a timeout: name the partition
+            raise TopicError(f"cannot read the end offset of {tp.topic} partition {tp.partition} at {address}: "
+                             f"{exc}") from None
+    return offsets

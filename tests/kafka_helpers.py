@@ -52,3 +52,26 @@ def read_manifest_records(config: dict, manifest, topics: list[str] | None = Non
     finally:
         consumer.close()
     return records
+
+
+def read_topic(config: dict, topic: str, timeout: float = 30) -> list:
+    """Every record of ``topic`` from its beginning to its end offsets when called."""
+    ends = end_offsets(config, topic)
+    consumer = Consumer({**config, "group.id": f"read-{time.monotonic_ns()}", "enable.auto.commit": False})
+    consumer.assign([TopicPartition(topic, p, 0) for p in ends])
+    wanted = sum(ends.values())
+    records: list = []
+
+    def all_read() -> bool:
+        for msg in consumer.consume(num_messages=1000, timeout=0.5):
+            assert msg.error() is None, msg.error()
+            if msg.offset() < ends[msg.partition()]:
+                records.append(msg)
+        return len(records) >= wanted
+
+    try:
+        if wanted:
+            wait_until(all_read, timeout, interval=0.01, what=f"the {wanted} records of {topic}")
+    finally:
+        consumer.close()
+    return records

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import urllib.error
 import urllib.request
 import pytest
@@ -223,8 +224,12 @@ def test_back_to_back_runs_serialised_then_a_cleared_run_reruns_identically(ui):
     rerun = wait_for_runs(ui, tok, [first_id], after={first_id: runs[first_id]["end_date"]})[first_id]
     assert rerun["state"] == "success", rerun
     status, tis = api(ui, f"/api/v2/dags/metrics_replay/dagRuns/{first_id}/taskInstances", tok)
-    assert {ti["task_id"]: ti["try_number"] for ti in tis["task_instances"]} == {
-        t: 2 for t in ("check_broker", "ensure_topics", "produce_metrics", "window_metrics", "validate_output")}
+    # Every task of the batch path ran again; the live path's stayed skipped.
+    ran = {ti["task_id"]: ti["try_number"] for ti in tis["task_instances"] if ti["state"] != "skipped"}
+    assert ran == {t: 2 for t in ("check_broker", "ensure_topics", "choose_mode", "produce_metrics",
+                                  "window_metrics", "validate_output")}, tis
+    assert {ti["task_id"] for ti in tis["task_instances"] if ti["state"] == "skipped"} == {
+        "start_stream", "produce_metrics_live", "window_metrics_live"}
     again = run_files(first_id)
     before = files[first_id]
     assert again["cpu_mem"] == before["cpu_mem"] and again["net_disk"] == before["net_disk"]
@@ -233,3 +238,133 @@ def test_back_to_back_runs_serialised_then_a_cleared_run_reruns_identically(ui):
     assert again["manifest"]["attempt_id"] != before["manifest"]["attempt_id"]
     # the rerun's records came after both earlier replays' records in the same topics
     assert before_in_every_partition(b, again["manifest"]), (b["offsets"], again["manifest"]["offsets"])
+
+
+# metrics_alerts on the same stack: alerts on topic-alerts become runs of the event-driven DAG (its triggerer
+# watches the topic through kafka_default), whose task logs hold one line per alert.
+
+def send(bootstrap: str, messages: list[tuple[bytes, bytes | None]]) -> list[int]:
+    """Each (value, key) to topic-alerts, one at a time (so in this order); their offsets."""
+    from confluent_kafka import Producer
+
+    from include.contract import ALERTS_TOPIC
+    from include.topics import ensure_topics
+
+    config = {"bootstrap.servers": bootstrap}
+    ensure_topics(config, [ALERTS_TOPIC], partitions=1, replication=1)  # as the replay's ensure_topics does
+    delivered: list = []
+    producer = Producer({**config, "acks": "all"})
+    for value, key in messages:
+        producer.produce(ALERTS_TOPIC, value=value, key=key, on_delivery=lambda err, msg: delivered.append((err, msg)))
+        producer.flush(30)
+    assert [err for err, _ in delivered] == [None] * len(messages), delivered
+    return [msg.offset() for _, msg in delivered]
+
+
+def publish_alerts(bootstrap: str, replay_run_id: str) -> list:
+    """Alerts of replay run ``replay_run_id`` on topic-alerts, as live mode's streaming job publishes them (the
+    AlertMessage text, key server_id); returns them.
+
+    The one step to swap for a real live replay (returning the AlertMessages of its alerts.jsonl)."""
+    from include.alerts import AlertMessage, utc_text
+
+    alerts = [AlertMessage(run_id=replay_run_id, output="cpu_mem", server_id=f"server_{n}", window_start="20:52:20",
+                           window_end="20:52:50", window_end_at="2026-11-25T20:52:50Z",
+                           values={"avg_cpu": cpu, "avg_mem": 40.0}, alert="CPU spike suspected",
+                           emitted_at=utc_text(1_700_000_000 + n)) for n, cpu in ((1, 86.12), (2, 90.5), (3, 99.0))]
+    alerts.append(AlertMessage(run_id=replay_run_id, output="net_disk", server_id="server_7",
+                               window_start="20:53:00", window_end="20:53:30", window_end_at="2026-11-25T20:53:30Z",
+                               values={"max_net_in": 7000.0, "max_disk_io": 2000.0},
+                               alert="Network flood + Disk thrash suspected", emitted_at=utc_text(1_700_000_009)))
+    send(bootstrap, [(a.text().encode(), a.server_id.encode()) for a in alerts])
+    return alerts
+
+
+def task_log_lines(ui, tok: str, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> list[str]:
+    status, body = api(ui, f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/logs/{try_number}",
+                       tok)
+    assert status == 200, status
+    return [entry.get("event", "") for entry in body["content"] if isinstance(entry, dict)]
+
+
+def alert_asset_events(ui, tok: str) -> list[dict]:
+    """The asset events of metrics_replay_alerts (the API's records, with the runs that consumed each)."""
+    status, assets = api(ui, "/api/v2/assets?name_pattern=metrics_replay_alerts", tok)
+    assert status == 200 and assets["total_entries"] == 1, (status, assets)
+    status, events = api(ui, f"/api/v2/assets/events?asset_id={assets['assets'][0]['id']}&limit=1000", tok)
+    assert status == 200, status
+    return events["asset_events"]
+
+
+def payload_of(event: dict) -> dict:
+    return (event.get("extra") or {}).get("payload") or {}
+
+
+def asset_events_text(ui, tok: str) -> str:
+    """One line per asset event: id, time, the runs that consumed it, the alert's offset and replay run."""
+    return "\n".join(f"  {e['id']} {e['timestamp']} runs {[r['run_id'] for r in e['created_dagruns']]} offset "
+                     f"{payload_of(e).get('offset')} of {payload_of(e).get('alert', {}).get('run_id')}"
+                     for e in alert_asset_events(ui, tok))
+
+
+def test_alerts_on_the_topic_become_logged_metrics_alerts_runs(ui, kafka_broker):
+    """Alerts published to topic-alerts start metrics_alerts runs (an AssetWatcher's message-queue trigger on
+    kafka_default); the runs succeed, and together their log_alerts logs hold each alert exactly once, with
+    run id, output, server, window, values, alert and emitted_at. Messages that are no alert are logged by the
+    triggerer with their offset and start no run."""
+    from include.alerts import QueuedAlert, alert_line
+    from include.contract import ALERTS_TOPIC
+
+    tok = token(ui)
+    wait_until(lambda: api(ui, "/api/v2/dags/metrics_alerts", tok)[0] == 200, 120, interval=1,
+               what="metrics_alerts to appear in the API")
+    before = {r["dag_run_id"] for r in api(ui, "/api/v2/dags/metrics_alerts/dagRuns", tok)[1]["dag_runs"]}
+    bad_offsets = send(kafka_broker.bootstrap, [(b"not json at all", None),
+                                                (b'{"run_id": "x", "output": "cpu_mem"}', b"server_0")])
+    replay_run_id = f"manual__alerts-test-{time.time_ns()}"
+    alerts = publish_alerts(kafka_broker.bootstrap, replay_run_id)
+
+    def alerts_logged() -> dict[str, list[str]] | None:
+        """Each new run's alert lines, once every new run has succeeded and they hold every alert."""
+        runs = [r for r in api(ui, "/api/v2/dags/metrics_alerts/dagRuns", tok)[1]["dag_runs"]
+                if r["dag_run_id"] not in before]
+        assert all(r["state"] != "failed" for r in runs), runs
+        if not runs or any(r["state"] != "success" for r in runs):
+            return None
+        lines = {r["dag_run_id"]: [line for line in task_log_lines(ui, tok, "metrics_alerts", r["dag_run_id"],
+                                                                   "log_alerts") if line.startswith("ALERT ")]
+                 for r in runs}
+        found = sum(1 for run_lines in lines.values() for line in run_lines if replay_run_id in line)
+        return lines if found >= len(alerts) else None
+
+    try:
+        lines = wait_until(alerts_logged, 300, interval=2, what="metrics_alerts runs logging the published alerts")
+    except WaitTimeout as exc:
+        pytest.fail(f"{exc}; the asset events and the runs they started:\n{asset_events_text(ui, tok)}")
+    logged = [line for run_lines in lines.values() for line in run_lines if replay_run_id in line]
+    # each alert once, as alert_line writes it (where it was read, the line's last part, aside)
+    where = re.compile(rf" \({re.escape(ALERTS_TOPIC)} partition \d+ offset \d+\)$")
+    assert all(where.search(line) for line in logged), logged
+    assert sorted(where.sub("", line) for line in logged) == sorted(
+        where.sub("", alert_line(QueuedAlert(topic=ALERTS_TOPIC, partition=0, offset=0, alert=a))) for a in alerts)
+    first = ("ALERT 'CPU spike suspected' on server_1 in cpu_mem window 20:52:20-20:52:50 (ends 2026-11-25T20:52:50Z): "
+             f"avg_cpu=86.12 avg_mem=40.0; replay run {replay_run_id}, emitted 2023-11-14T22:13:21.000Z ")
+    assert any(line.startswith(first) for line in logged), logged
+    # each run says how many alerts it logged (XCom) and was started by as many asset events
+    counts = {}
+    for run_id in lines:
+        status, entry = api(ui, f"/api/v2/dags/metrics_alerts/dagRuns/{run_id}/taskInstances/log_alerts/"
+                                "xcomEntries/return_value", tok)
+        assert status == 200, status
+        counts[run_id] = int(entry["value"])
+        status, events = api(ui, f"/api/v2/dags/metrics_alerts/dagRuns/{run_id}/upstreamAssetEvents", tok)
+        assert status == 200 and events["total_entries"] == counts[run_id] == len(lines[run_id]), (events, counts)
+    # every alert is one asset event, consumed by one of these runs
+    ours = [e for e in alert_asset_events(ui, tok) if payload_of(e).get("alert", {}).get("run_id") == replay_run_id]
+    assert len(ours) == len(alerts), asset_events_text(ui, tok)
+    assert all(len(e["created_dagruns"]) == 1 and e["created_dagruns"][0]["run_id"] in lines for e in ours), \
+        asset_events_text(ui, tok)
+    # the bad messages: in the triggerer's log with topic and offset, in no run
+    triggerer_log = (ui.home / "triggerer.log").read_text(errors="replace")
+    for offset in bad_offsets:
+        assert f"{ALERTS_TOPIC} partition 0 offset {offset}: not an alert message, skipped" in triggerer_log

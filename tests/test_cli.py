@@ -20,7 +20,8 @@ from devtools import cli, generate, reference
 
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL_BROKER_PID = ROOT / ".kafka" / "default" / "broker.pid"
-ORDER = ["check_broker", "ensure_topics", "produce_metrics", "window_metrics", "validate_output"]
+# The tasks a batch run runs, in order (choose_mode is the branch between batch and live mode).
+ORDER = ["check_broker", "ensure_topics", "choose_mode", "produce_metrics", "window_metrics", "validate_output"]
 AT = datetime(2026, 11, 25, 20, 31, 57)
 
 PASSING_PART = {"status": "pass", "expected_rows": 14400, "produced_rows": 14400, "matching": 14400, "missing": 0,
@@ -80,6 +81,18 @@ def test_validation_summary_of_a_failure_names_only_the_columns_that_differ():
         "0 mismatched values)",
         "  net_disk: FAIL  14100 of 14400 expected rows match (14400 produced, 2 missing, 1 extra, "
         "mismatched values: max_net_in=3, alert=298)"]
+
+
+def test_validation_summary_of_a_live_run_has_its_alerts_latency_and_late_data():
+    figures = {"count": 71, "p50": 1.234, "p95": 2.5, "max": 3.0}
+    record = {"passed": True, "cpu_mem": PASSING_PART, "net_disk": PASSING_PART,
+              "alert_latency": {"alerts": 71, "emitted_before_last_send": 60, "latency_seconds": figures},
+              "late": {"samples_sent": 5760, "beyond_watermark": 0, "dropped_by_watermark": 0,
+                       "explained": {"cpu_mem": 0}, "unexplained": {"cpu_mem": 0}}}
+    assert cli.validation_lines(record, Path("v.json"))[3:] == [
+        "  alerts:   71 published (60 while the producer sent); latency p50 1.23 s, p95 2.50 s, max 3.00 s",
+        "  late:     5760 samples sent late, 0 beyond the watermark; Spark dropped 0 rows; differing windows "
+        "0 explained, 0 unexplained"]
 
 
 def test_validation_summary_of_a_run_that_could_not_compare():
@@ -254,7 +267,9 @@ def test_failed_run_names_the_task_its_error_and_the_log(tmp_path, kafka_broker,
     assert len(lines) == 11, done.stdout
     assert re.match(r"\d\d:\d\d:\d\d check_broker +started$", lines[3]), done.stdout
     assert re.match(r"\d\d:\d\d:\d\d check_broker +failed in [\d.]+ s$", lines[4]), done.stdout
-    assert lines[5] == "not run (upstream_failed): ensure_topics, produce_metrics, window_metrics, validate_output"
+    # Both modes' paths lie after the failed task (the branch never chose one).
+    assert lines[5] == ("not run (upstream_failed): ensure_topics, choose_mode, start_stream, produce_metrics, "
+                        "produce_metrics_live, window_metrics, window_metrics_live, validate_output")
     assert re.match(r"DAG run manual__\S+: failed in [\d.]+ s$", lines[6]), done.stdout
     log = log_file_of(lines)
     assert lines[7:] == [

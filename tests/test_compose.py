@@ -153,3 +153,10 @@ def test_docker_compose_config_accepts_the_file():
                              env={k: v for k, v in os.environ.items() if k != "AIRFLOW_JWT_SECRET"},
                              timeout=60, cwd=ROOT)
     assert missing.returncode != 0 and "AIRFLOW_JWT_SECRET" in missing.stderr
+
+
+def test_spark_worker_sees_the_output_folder_where_the_driver_does(compose):
+    """Live mode's checkpoints lie under the run's output folder and the executors write them."""
+    airflow = {v.split(":")[0]: v.split(":")[1] for v in compose["services"]["airflow-scheduler"]["volumes"]}
+    worker = {v.split(":")[0]: v.split(":")[1] for v in compose["services"]["spark-worker"]["volumes"]}
+    assert worker["./output"] == airflow["./output"]

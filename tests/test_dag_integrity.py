@@ -10,7 +10,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# The five steps, in each mode's path: batch, and live (the window step's streaming job is started before the
+# producer sends and followed after it).
 ORDER = ["check_broker", "ensure_topics", "produce_metrics", "window_metrics", "validate_output"]
+LIVE_ORDER = ["check_broker", "ensure_topics", "start_stream", "produce_metrics_live", "window_metrics_live",
+              "validate_output"]
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +31,17 @@ def test_imports_without_errors(dagbag):
 
 def test_tasks_run_in_order(dagbag):
     dag = dagbag.dags["metrics_replay"]
-    assert sorted(dag.task_ids) == sorted(ORDER)
-    for upstream, downstream in zip(ORDER, ORDER[1:]):
-        assert upstream in dag.get_task(downstream).upstream_task_ids, f"{upstream} must precede {downstream}"
-    assert [t.task_id for t in dag.topological_sort()] == ORDER
+    assert sorted(dag.task_ids) == sorted({*ORDER, *LIVE_ORDER, "choose_mode"})
+    for path in (ORDER, LIVE_ORDER):
+        steps = path[:2] + ["choose_mode"] + path[2:]
+        for upstream, downstream in zip(steps, steps[1:]):
+            assert upstream in dag.get_task(downstream).upstream_task_ids, f"{upstream} must precede {downstream}"
+    order = [t.task_id for t in dag.topological_sort()]
+    for path in (ORDER, LIVE_ORDER):
+        assert [t for t in order if t in path] == path
+    # The branch picks one path; validation runs after whichever ran (and not when it failed).
+    assert dag.get_task("validate_output").trigger_rule == "none_failed_min_one_success"
+    assert dag.get_task("choose_mode").downstream_task_ids == {"produce_metrics", "start_stream"}
 
 
 def test_params_are_typed_with_seed_defaults(dagbag):
@@ -40,7 +51,8 @@ def test_params_are_typed_with_seed_defaults(dagbag):
                 "slide_seconds": 10, "warmup_windows": 2, "partitions": 1, "replication": 1,
                 "kafka_conn_id": "kafka_default", "expected_net_disk_path": "data/metrics_net_disk_expected.csv",
                 "net_threshold": 6104.83, "disk_threshold": 1839.94, "speed": None, "recording_start": None,
-                "time_shift": "none"}
+                "time_shift": "none", "mode": "batch", "watermark_seconds": 10, "late_fraction": 0.0,
+                "late_max_seconds": 0, "late_seed": 0, "allow_late_drops": False}
     assert {k: params[k] for k in expected} == expected
     for name in expected:
         param = params.get_param(name)
@@ -49,6 +61,7 @@ def test_params_are_typed_with_seed_defaults(dagbag):
     for name in ("seconds_per_group", "cpu_threshold", "window_seconds", "slide_seconds", "partitions", "speed"):
         assert "minimum" in params.get_param(name).schema, f"param {name} has no lower bound"
     assert params.get_param("time_shift").schema["enum"] == ["none", "now"]
+    assert params.get_param("mode").schema["enum"] == ["batch", "live"]
 
 
 def test_schedule_retries_and_docs(dagbag):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dag_module import step_states
+
 import json
 
 import pytest
@@ -18,7 +20,7 @@ def test_real_day_replays_byte_identical(tmp_path, real_data, airflow_db, airflo
     out = tmp_path / "real run"  # a space in the path, like the seed's expected file name
     dr, out_dir = run_dag({"dataset_path": str(dataset), "expected_path": str(expected),
                            "output_dir": str(out), "seconds_per_group": 0, "partitions": 2})
-    states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
+    states = step_states(dr)
     assert states == {t: "success" for t in ORDER}, states
     assert str(dr.state) == "success"
     assert out_dir == out
@@ -38,7 +40,7 @@ def test_default_four_metric_day_validates_both_outputs(tmp_path, airflow_db, ai
 
     out = tmp_path / "default"
     dr, _ = run_dag({"output_dir": str(out), "seconds_per_group": 0})
-    states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
+    states = step_states(dr)
     assert states == {t: "success" for t in ORDER}, states
     assert (out / "cpu_mem.csv").read_bytes() == DEFAULT_EXPECTED.read_bytes()
     assert (out / "net_disk.csv").read_bytes() == DEFAULT_EXPECTED_NET_DISK.read_bytes()
@@ -63,7 +65,7 @@ def test_wrong_expected_file_fails_validate_output(tmp_path, real_data, airflow_
     out = tmp_path / "run"
     dr, _ = run_dag({"dataset_path": str(dataset), "expected_path": str(other), "output_dir": str(out),
                      "seconds_per_group": 0})
-    states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
+    states = step_states(dr)
     assert states["window_metrics"] == "success"
     assert states["validate_output"] == "failed"
     report = json.loads((out / "validation.json").read_text())
@@ -76,7 +78,7 @@ def test_impossible_params_stop_the_run_before_kafka(tmp_path, airflow_db, airfl
     """slide > window is refused by check_broker's first step, without retries; nothing later runs."""
     out = tmp_path / "rejected"
     dr, _ = run_dag({"output_dir": str(out), "seconds_per_group": 0, "slide_seconds": 40})
-    states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
+    states = step_states(dr)
     assert states["check_broker"] == "failed"
     assert all(states[t] == "upstream_failed" for t in ORDER[1:]), states
     assert str(dr.state) == "failed"

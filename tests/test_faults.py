@@ -6,6 +6,8 @@ folder and port); the Spark fault kills the spark-submit driver JVM while it is 
 
 from __future__ import annotations
 
+from dag_module import step_states
+
 import json
 import os
 import re
@@ -70,7 +72,7 @@ def now() -> datetime:
 
 
 def states(dr) -> dict[str, str]:
-    return {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
+    return step_states(dr)
 
 
 def task_instances(dr) -> dict:

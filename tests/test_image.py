@@ -31,8 +31,9 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "docker" / "Dockerfile"
 # Where the image keeps the project; the Dockerfile's paths under it are mapped to a temporary folder here.
 IMAGE_PROJECT = "/opt/airflow/project"
-# What runs in the containers: the DAG file, the plugin, and the Spark job spark-submit starts.
-ENTRY_POINTS = ("dags/metrics_replay.py", "plugins/replay_validation.py", "include/spark_job.py")
+# What runs in the containers: the DAG files, the plugin, and the Spark job spark-submit starts.
+ENTRY_POINTS = ("dags/metrics_replay.py", "dags/metrics_alerts.py", "plugins/replay_validation.py",
+                "include/spark_job.py")
 RUNTIME_PACKAGE = "include"
 DEV_ONLY_PACKAGES = ("devtools", "bench", "tests")
 DAG_ID = "metrics_replay"

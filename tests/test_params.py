@@ -86,3 +86,19 @@ def test_schemas_refuse_out_of_range_values_at_trigger_time():
 
 def test_default_paths_exist():
     assert DEFAULT_DATASET.is_file() and DEFAULT_EXPECTED.is_file()
+
+
+def test_nightly_mode_variable_switches_scheduled_runs_only(monkeypatch):
+    """Scheduled runs take the Airflow Variable's mode when it is set; manual runs keep their param."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from include import replay
+
+    monkeypatch.setenv("AIRFLOW_VAR_METRICS_REPLAY_NIGHTLY_MODE", "live")
+    assert replay.choose_mode({"mode": "batch"}, scheduled=True) == "live"
+    assert replay.choose_mode({"mode": "batch"}, scheduled=False) == "batch"
+    monkeypatch.setenv("AIRFLOW_VAR_METRICS_REPLAY_NIGHTLY_MODE", "streaming")
+    with pytest.raises(AirflowFailException, match="metrics_replay_nightly_mode.*'streaming'"):
+        replay.choose_mode({"mode": "batch"}, scheduled=True)
+    monkeypatch.delenv("AIRFLOW_VAR_METRICS_REPLAY_NIGHTLY_MODE")
+    assert replay.choose_mode({"mode": "live"}, scheduled=True) == "live"

@@ -6,6 +6,8 @@ before anything touches Kafka.
 
 from __future__ import annotations
 
+from dag_module import step_states
+
 import os
 
 import pytest
@@ -99,7 +101,7 @@ def test_dag_refuses_an_escaping_path_before_kafka(tmp_path, roots, airflow_db, 
     data, output, outside = roots
     dr, _ = run_dag({"dataset_path": f"{data}/../outside/secret.csv", "output_dir": str(output / "run"),
                      "seconds_per_group": 0})
-    states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
+    states = step_states(dr)
     assert states["check_broker"] == "failed", states
     tis = {ti.task_id: ti for ti in dr.get_task_instances()}
     assert tis["check_broker"].try_number == 1  # refused for good, not retried

@@ -8,6 +8,8 @@ what the run logged, nor on any process's command line.
 
 from __future__ import annotations
 
+from dag_module import step_states
+
 import json
 import os
 import re
@@ -44,7 +46,7 @@ def use_kafka(monkeypatch, broker: LocalBroker, password: str) -> None:
 
 
 def states(dr) -> dict[str, str]:
-    return {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
+    return step_states(dr)
 
 
 def everything_logged(capfd, caplog, since: float) -> str:

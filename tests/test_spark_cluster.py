@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dag_module import step_states
+
 import json
 
 import pytest
@@ -28,7 +30,7 @@ def test_dag_on_standalone_cluster_matches_local_output(tmp_path, real_data, air
     out = tmp_path / "cluster"
     dr, _ = run_dag({"dataset_path": str(dataset), "expected_path": str(expected), "output_dir": str(out),
                      "seconds_per_group": 0})
-    states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
+    states = step_states(dr)
     assert states["window_metrics"] == "success", states
     assert str(dr.state) == "success", states
     # The local[*] run is byte-identical to expected mem.csv (test_end_to_end); so must the cluster run be.

@@ -4,6 +4,8 @@ Both must validate byte for byte against the expected files the reference wrote 
 
 from __future__ import annotations
 
+from dag_module import step_states
+
 import json
 from datetime import datetime, timezone
 
@@ -22,7 +24,7 @@ ORDER = ["check_broker", "ensure_topics", "produce_metrics", "window_metrics", "
 def assert_validated(dr, out, expected_cpu_mem, expected_net_disk) -> dict:
     """Every task succeeded, both outputs are byte for byte the expected files and validation says so; the
     manifest, as read back."""
-    states = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
+    states = step_states(dr)
     assert states == {t: "success" for t in ORDER}, states
     assert (out / "cpu_mem.csv").read_bytes() == expected_cpu_mem.read_bytes()
     assert (out / "net_disk.csv").read_bytes() == expected_net_disk.read_bytes()
