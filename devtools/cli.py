@@ -361,7 +361,28 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if state_text(dr.state) == "success" else 1
 
 
+def up_lines(ui: airflow_home.UiStack, admin_password_given: bool) -> list[str]:
+    """What `make up` says about logging in: each user, their role, and a password generated now (shown once)."""
+    kept = ui.home / "passwords.json"
+    lines = [f"Airflow UI:   {ui.url}  (users below; passwords kept in {kept})"]
+    for name, role in ui.users.items():
+        if name in ui.generated:
+            said = f"password {ui.passwords[name]}   (generated now and shown once)"
+        elif name == airflow_home.ADMIN_USER and admin_password_given:
+            said = "password METRICS_REPLAY_ADMIN_PASSWORD"
+        else:
+            said = f"password as shown at its first `make up` (in {kept.name})"
+        lines.append(f"  {name:<12} role {role:<7} {said}")
+    return lines
+
+
 def cmd_up(args: argparse.Namespace) -> int:
+    try:
+        # more users beside admin, viewer and operator: METRICS_REPLAY_UI_USERS="alice:viewer,bob:user"
+        users = {**airflow_home.UI_USERS, **airflow_home.parse_users(os.environ.get("METRICS_REPLAY_UI_USERS", ""))}
+    except ValueError as exc:
+        print(f"METRICS_REPLAY_UI_USERS: {exc}", file=sys.stderr)
+        return 2
     try:
         broker = LocalBroker(port=args.broker_port).start()
     except BrokerStartError as exc:
@@ -371,16 +392,12 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     # metrics_alerts' trigger watches topic-alerts from the start, and fails until the topic exists.
     ensure_topics({"bootstrap.servers": broker.bootstrap}, [c.ALERTS_TOPIC], partitions=1, replication=1)
-    ui = airflow_home.start_ui(airflow_home.DEFAULT_HOME, args.port, broker.bootstrap,
-                               password=os.environ.get("METRICS_REPLAY_ADMIN_PASSWORD"))
+    admin_password = os.environ.get("METRICS_REPLAY_ADMIN_PASSWORD")
+    ui = airflow_home.start_ui(airflow_home.DEFAULT_HOME, args.port, broker.bootstrap, password=admin_password,
+                               users=users)
     print(f"Kafka broker: {broker.status()}")
-    print(f"Airflow UI:   {ui.url}  (log in as {airflow_home.ADMIN_USER})")
-    if ui.password_generated:
-        print(f"password:     {ui.password}   (generated now and shown once; kept in "
-              f"{airflow_home.DEFAULT_HOME / 'passwords.json'})")
-    else:
-        print("password:     METRICS_REPLAY_ADMIN_PASSWORD, or the one shown at the first `make up` "
-              f"(kept in {airflow_home.DEFAULT_HOME / 'passwords.json'})")
+    for line in up_lines(ui, bool(admin_password)):
+        print(line)
     print("Replay validation page: menu Browse -> Replay validation. Stop everything with `make down`.")
     return 0
 

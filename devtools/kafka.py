@@ -1,7 +1,9 @@
 """Real Apache Kafka 4.3.1 brokers in KRaft mode (combined broker+controller nodes), started locally.
 
 `LocalBroker` is one node; `LocalCluster` is three of them forming one quorum, for replication tests.
-A broker may take SASL/PLAIN logins on its client listener instead of PLAINTEXT (`sasl_users`).
+A broker may take SASL/PLAIN logins on its client listener instead of PLAINTEXT (`sasl_users`), open more
+client listeners of any security protocol (`listeners`, e.g. SASL_SSL or SSL with client certificates), and
+hold SCRAM-SHA-512 credentials from the start (`scram_users`).
 The jars come from `make jars` (mvn, devtools/kafka-pom.xml). Brokers listen on 127.0.0.1 only;
 each node's data, config, log and pid file live in one git-ignored folder.
 """
@@ -59,21 +61,54 @@ def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
         return False
 
 
+SECURITY_PROTOCOLS = ("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+
+
+@dataclass(frozen=True)
+class Listener:
+    """A client listener on 127.0.0.1 beside a broker's main one (which the brokers talk over).
+
+    ``settings`` are this listener's own broker settings, written as ``listener.name.<name>.<key>``: e.g.
+    ``ssl.keystore.location``, ``ssl.client.auth``, ``sasl.enabled.mechanisms`` or
+    ``scram-sha-512.sasl.jaas.config``."""
+
+    name: str  # e.g. "SCRAM_TLS"; not PLAINTEXT, SASL_PLAINTEXT or CONTROLLER (the broker's own)
+    port: int
+    protocol: str  # one of SECURITY_PROTOCOLS
+    settings: dict[str, str] = field(default_factory=dict, repr=False)  # may hold keystore passwords
+
+    def __post_init__(self) -> None:
+        if self.protocol not in SECURITY_PROTOCOLS:
+            raise ValueError(f"listener {self.name}: security protocol {self.protocol!r} is not one of "
+                             f"{', '.join(SECURITY_PROTOCOLS)}")
+        if not self.name.replace("_", "").isalnum() or self.name.upper() != self.name:
+            raise ValueError(f"listener name {self.name!r}: upper-case letters, digits and '_' only")
+        if self.name in ("PLAINTEXT", "SASL_PLAINTEXT", "CONTROLLER"):
+            raise ValueError(f"listener name {self.name!r} is taken by the broker's own listeners")
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+
 def server_properties(node_id: int, port: int, controller_port: int, data_dir: Path, voters: str,
-                      extra: dict[str, str] | None = None, sasl_jaas: str | None = None) -> str:
+                      extra: dict[str, str] | None = None, sasl_jaas: str | None = None,
+                      listeners: tuple[Listener, ...] | list[Listener] = ()) -> str:
     """server.properties of one combined node. With ``sasl_jaas`` (see plain_jaas) the client and
     inter-broker listener is SASL_PLAINTEXT with the PLAIN mechanism; the controller listener stays
-    PLAINTEXT on 127.0.0.1."""
+    PLAINTEXT on 127.0.0.1. ``listeners`` are further client listeners with their own settings."""
     listener = "SASL_PLAINTEXT" if sasl_jaas else "PLAINTEXT"
+    client = [f"{listener}://127.0.0.1:{port}", *(f"{x.name}://127.0.0.1:{x.port}" for x in listeners)]
     props = {
         "process.roles": "broker,controller",
         "node.id": str(node_id),
         "controller.quorum.voters": voters,
-        "listeners": f"{listener}://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
-        "advertised.listeners": f"{listener}://127.0.0.1:{port}",
+        "listeners": ",".join([*client, f"CONTROLLER://127.0.0.1:{controller_port}"]),
+        "advertised.listeners": ",".join(client),
         "controller.listener.names": "CONTROLLER",
         "inter.broker.listener.name": listener,
-        "listener.security.protocol.map": f"CONTROLLER:PLAINTEXT,{listener}:{listener}",
+        "listener.security.protocol.map": ",".join([f"CONTROLLER:PLAINTEXT,{listener}:{listener}",
+                                                    *(f"{x.name}:{x.protocol}" for x in listeners)]),
         "log.dirs": str(data_dir),
         "num.partitions": "1",
         "offsets.topic.replication.factor": "1",
@@ -90,6 +125,8 @@ def server_properties(node_id: int, port: int, controller_port: int, data_dir: P
             "sasl.mechanism.inter.broker.protocol": "PLAIN",
             "listener.name.sasl_plaintext.plain.sasl.jaas.config": sasl_jaas,
         })
+    for x in listeners:
+        props.update({f"listener.name.{x.name.lower()}.{k}": v for k, v in x.settings.items()})
     props.update(extra or {})
     return "".join(f"{k}={v}\n" for k, v in props.items())
 
@@ -113,6 +150,16 @@ def plain_jaas(users: dict[str, str], broker_user: str, broker_password: str) ->
             f"username={_jaas_quote(broker_user)} password={_jaas_quote(broker_password)} {entries};")
 
 
+def scram_credential(user: str, password: str) -> str:
+    """The storage tool's ``--add-scram`` value of one SCRAM-SHA-512 user."""
+    # Its parser splits on ',', '=' and brackets: keep names and passwords to characters it never splits on.
+    bad = [v for v in (user, password) if not v or not all(c.isalnum() or c in "-_." for c in v)]
+    if bad:
+        raise ValueError("a local broker's SCRAM user names and passwords may hold letters, digits, '-', '_' and "
+                         "'.' only")
+    return f"SCRAM-SHA-512=[name={user},password={password}]"
+
+
 @dataclass
 class LocalBroker:
     home: Path = DEFAULT_HOME
@@ -128,10 +175,18 @@ class LocalBroker:
     sasl_users: dict[str, str] | None = field(default=None, repr=False)
     inter_broker_user: str = "broker"
     inter_broker_password: str = field(default_factory=lambda: secrets.token_urlsafe(18), repr=False)
+    # More client listeners (TLS, SCRAM, client certificates...) beside the main one.
+    listeners: list[Listener] = field(default_factory=list)
+    # SCRAM-SHA-512 users (name -> password), stored when the storage is formatted, so they exist before any
+    # listener opens. (The storage tool takes them on its command line: a test broker's set-up only.)
+    scram_users: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def bootstrap(self) -> str:
         return f"127.0.0.1:{self.port}"
+
+    def listener(self, name: str) -> Listener:
+        return next(x for x in self.listeners if x.name == name)
 
     @property
     def pid_file(self) -> Path:
@@ -175,11 +230,13 @@ class LocalBroker:
         props.touch()
         props.chmod(0o600)  # it may hold SASL passwords
         props.write_text(server_properties(self.node_id, self.port, self.controller_port, data, voters,
-                                           self.extra_properties, sasl_jaas=jaas))
+                                           self.extra_properties, sasl_jaas=jaas, listeners=self.listeners))
         if not (data / "meta.properties").exists():
             cluster_id = self.cluster_id or new_cluster_id()
-            subprocess.run(self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props)),
-                           check=True, capture_output=True, timeout=120)
+            scram = [arg for user, password in self.scram_users.items()
+                     for arg in ("--add-scram", scram_credential(user, password))]
+            subprocess.run(self._java("kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props),
+                                      *scram), check=True, capture_output=True, timeout=120)
         return props
 
     def launch(self) -> subprocess.Popen:
@@ -197,10 +254,11 @@ class LocalBroker:
         def listening() -> bool:
             if proc.poll() is not None:  # no point waiting for a port a dead JVM will never open
                 raise BrokerStartError(f"Kafka broker exited with {proc.returncode}; see {self.log_file}")
-            return port_open(self.port)
+            return all(port_open(port) for port in (self.port, *(x.port for x in self.listeners)))
 
         try:
-            wait_until(listening, timeout, interval=0.3, what=f"the Kafka broker to listen on {self.bootstrap}")
+            wait_until(listening, timeout, interval=0.3, what=f"the Kafka broker to listen on {self.bootstrap}"
+                       + "".join(f" and {x.bootstrap} ({x.name})" for x in self.listeners))
         except WaitTimeout as exc:
             self.stop()
             raise BrokerStartError(f"{exc}; see {self.log_file}") from exc

@@ -63,9 +63,16 @@ def check_broker(conn_id: str, params: dict | None = None, timeout: float = 10.0
                  requested_pace(params.get("speed"), params["seconds_per_group"]),
                  params.get("time_shift", TIME_SHIFT_NONE))
     try:
+        # window_metrics hands these to the Spark job; what its Java client could not take is refused now,
+        # before anything is produced, rather than once Spark is due.
+        topics.security_env(config)
+    except topics.UnsupportedSecurity as exc:
+        fail_without_retry(f"the Kafka connection {conn_id!r} cannot be used by the Spark job: {exc}")
+    try:
         info = topics.check_broker(config, conn_id, timeout=timeout)
-    except topics.BrokerAuthenticationFailed as exc:
-        # A wrong user or password stays wrong: retrying only repeats the refusal (and may lock the account).
+    except topics.BrokerRefused as exc:
+        # A wrong password, CA or client certificate stays wrong: retrying only repeats the refusal (and may
+        # lock the account).
         fail_without_retry(str(exc))
     log.info("Broker reachable: cluster %s, brokers %s, %d topics", info.cluster_id, ", ".join(info.brokers),
              info.topics)

@@ -25,8 +25,18 @@ class BrokerUnreachable(RuntimeError):
     """The broker named by a connection did not answer in time."""
 
 
-class BrokerAuthenticationFailed(BrokerUnreachable):
+class BrokerRefused(BrokerUnreachable):
+    """The broker answered but refused the connection: its login or its TLS set-up. The same connection gets
+    the same answer again, so there is no point retrying."""
+
+
+class BrokerAuthenticationFailed(BrokerRefused):
     """The broker answered but refused the connection's login (wrong SASL user or password)."""
+
+
+class BrokerTlsFailed(BrokerRefused):
+    """The TLS handshake with the broker failed: a CA that did not sign the broker's certificate, or a client
+    certificate the broker requires and did not get (or does not trust)."""
 
 
 class TopicError(RuntimeError):
@@ -69,17 +79,34 @@ class BrokerInfo:
     cluster_id: str | None
 
 
+# librdkafka's ways to give a client certificate: without one of these a client offers none.
+_CLIENT_CERTIFICATE_SETTINGS = ("ssl.keystore.location", "ssl.certificate.location", "ssl.certificate.pem")
+
+
+def tls_refusal(err: KafkaError) -> bool:
+    """Whether a librdkafka error is the broker's TLS saying no rather than a broker that is away.
+
+    A failed handshake is an _SSL error (e.g. "certificate verify failed": the CA does not match). A broker
+    that wants a client certificate and got none answers, under TLS 1.3, with a TLS alert once the client has
+    finished its part of the handshake: librdkafka reports that as a _TRANSPORT error carrying OpenSSL's alert
+    text ("ssl/tls alert bad certificate", "certificate required"). Other transport errors (refused, reset,
+    an end of file from a broker that went away) stay "not answering"."""
+    text = err.str()
+    return err.code() == KafkaError._SSL or (err.code() == KafkaError._TRANSPORT and "SSL routines" in text
+                                             and "alert" in text)
+
+
 def check_broker(config: dict, conn_id: str, timeout: float = DEFAULT_TIMEOUT_S) -> BrokerInfo:
     """Ask the broker for cluster metadata; BrokerUnreachable names the connection and address.
 
-    Asks in short rounds, so a refused login (BrokerAuthenticationFailed) is reported as such within about a
-    second instead of as a timeout after ``timeout`` seconds."""
+    Asks in short rounds, so a refused login (BrokerAuthenticationFailed) or TLS handshake (BrokerTlsFailed)
+    is reported as such within about a second instead of as a timeout after ``timeout`` seconds."""
     address = config.get("bootstrap.servers", "<unset>")
     refused: list[KafkaError] = []
     their_error_cb = config.get("error_cb")
 
     def on_error(err: KafkaError) -> None:
-        if err.code() == KafkaError._AUTHENTICATION:
+        if err.code() == KafkaError._AUTHENTICATION or tls_refusal(err):
             refused.append(err)
         if their_error_cb is not None:
             their_error_cb(err)
@@ -94,10 +121,7 @@ def check_broker(config: dict, conn_id: str, timeout: float = DEFAULT_TIMEOUT_S)
         except KafkaException as exc:
             admin.poll(0)  # serves error_cb: librdkafka reports a refused login only there
             if refused:
-                raise BrokerAuthenticationFailed(
-                    f"Kafka broker of connection {conn_id!r} at {address} refused the login: authentication "
-                    f"failed ({_without_address(refused[0].str())}); check the user and password in the "
-                    f"connection's extra") from None
+                raise _refusal(refused[0], config, conn_id, address) from None
             if time.monotonic() >= deadline:
                 raise BrokerUnreachable(
                     f"Kafka broker of connection {conn_id!r} at {address} did not answer within {timeout:g} s: "
@@ -108,6 +132,27 @@ def check_broker(config: dict, conn_id: str, timeout: float = DEFAULT_TIMEOUT_S)
                 time.sleep(pause)
     brokers = [f"{b.host}:{b.port}" for b in md.brokers.values()]
     return BrokerInfo(address=address, brokers=sorted(brokers), topics=len(md.topics), cluster_id=md.cluster_id)
+
+
+def _refusal(err: KafkaError, config: dict, conn_id: str, address: str) -> BrokerRefused:
+    reason = _without_address(err.str())
+    if err.code() == KafkaError._AUTHENTICATION:
+        return BrokerAuthenticationFailed(
+            f"Kafka broker of connection {conn_id!r} at {address} refused the login: authentication failed "
+            f"({reason}); check the user and password in the connection's extra")
+    has_certificate = any(config.get(key) for key in _CLIENT_CERTIFICATE_SETTINGS)
+    if "certificate verify failed" in reason:
+        hint = ("the broker's certificate is not signed by the CA in the connection's ssl.ca.location "
+                f"({config.get('ssl.ca.location', 'unset: the system CAs')})")
+    elif "alert" in reason and not has_certificate:
+        hint = ("the broker refused the session: it requires a client certificate and the connection's extra "
+                "gives none (ssl.keystore.location, a PKCS#12 file, and ssl.keystore.password)")
+    elif "alert" in reason:
+        hint = "the broker refused the session: it does not accept the connection's client certificate"
+    else:
+        hint = "check the ssl.* settings in the connection's extra"
+    return BrokerTlsFailed(f"TLS handshake with the Kafka broker of connection {conn_id!r} at {address} failed "
+                           f"({reason}); {hint}")
 
 
 def _without_address(message: str) -> str:
@@ -253,8 +298,11 @@ def java_security(settings: dict[str, str]) -> dict[str, str]:
                                                                     ("ssl.", "enable.ssl."))
     left = {k: v for k, v in left.items() if not k.startswith(unused)}
     if left:
+        pem_client = any(k.startswith(("ssl.certificate.", "ssl.key.")) for k in left)
         raise UnsupportedSecurity(f"{', '.join(sorted(left))} cannot be passed to the Spark job's Kafka client "
-                                  f"with security.protocol {protocol}")
+                                  f"with security.protocol {protocol}"
+                                  + ("; give the client certificate and key as a PKCS#12 file instead "
+                                     "(ssl.keystore.location, ssl.keystore.password)" if pem_client else ""))
     return java
 
 

@@ -31,9 +31,9 @@ REAL_EXPECTED = SHARED_DATA / "expected mem.csv"
 
 SERVICE_MARKERS = ("integration", "spark", "e2e", "browser")
 AIRFLOW_HOME_KEY = pytest.StashKey[Path]()
-# Modules whose tests share a module-scoped service: test_browser's Airflow stack, test_sasl's SASL broker,
-# test_spark_cluster's standalone cluster. Under `--dist loadgroup` each goes whole to one worker, so the service
-# starts once; every other test is scheduled on its own.
+# Modules whose tests share one service: test_browser's Airflow stack, test_sasl's secure broker (SASL, TLS,
+# client certificates), test_spark_cluster's standalone cluster. Under `--dist loadgroup` each goes whole to one
+# worker, so the service starts once; every other test is scheduled on its own.
 ONE_WORKER_MODULES = frozenset({"tests/test_browser.py", "tests/test_sasl.py", "tests/test_spark_cluster.py"})
 
 
@@ -75,7 +75,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         # Under xdist, the slow tests are handed out first and the quick unit tests fill the end, so neither
         # worker is left with a long test after the other has run out. (A stable sort: collection order within
         # a tier, the same on every worker, as xdist requires. The tests sharing a module-scoped fixture are all
-        # of one tier, so they stay together and the fixture is set up once.)
+        # of one tier, so they stay together and the fixture is set up once; test_sasl's tests are of three
+        # tiers, so its broker is a session fixture, kept between them.)
         items.sort(key=tier)
 
 

@@ -1,7 +1,9 @@
-"""A person's flow in the Airflow UI, in headless Chromium (Debian's), driven by Playwright.
+"""A person's flow in the Airflow UI, in headless Chromium (Debian's), driven by Playwright, and who may do what.
 
 The stack is what `make up` starts (api-server, scheduler, dag-processor, triggerer, real broker), on free
-ports. Screenshots of each step go to output/browser-test/ in the project.
+ports, with `make up`'s users: admin, viewer (role viewer) and operator (role user: may trigger and clear, not
+change connections). Their tokens are real JWTs from the API server's /auth/token. Screenshots of each step go
+to output/browser-test/ in the project.
 """
 
 from __future__ import annotations
@@ -35,29 +37,59 @@ def ui(tmp_path_factory, kafka_broker):
     airflow_home.stop_ui(home)
 
 
-def api(ui, path: str, token: str | None = None, body: dict | None = None) -> tuple[int, dict]:
-    req = urllib.request.Request(f"{ui.url}{path}", method="POST" if body is not None else "GET",
+def api(ui, path: str, token: str | None = None, body: dict | None = None, method: str | None = None):
+    """(status, body): the body parsed when it is JSON, else its text (an HTML page); {} for an error."""
+    req = urllib.request.Request(f"{ui.url}{path}", method=method or ("POST" if body is not None else "GET"),
                                  data=json.dumps(body).encode() if body is not None else None,
                                  headers={"Content-Type": "application/json",
                                           **({"Authorization": f"Bearer {token}"} if token else {})})
     try:
         with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, json.loads(r.read() or b"{}")
+            data = r.read()
+            if "json" in r.headers.get("Content-Type", "json"):
+                return r.status, json.loads(data or b"{}")
+            return r.status, data.decode()
     except urllib.error.HTTPError as exc:
         return exc.code, {}
 
 
-def token(ui) -> str:
-    status, body = api(ui, "/auth/token", body={"username": "admin", "password": ui.password})
-    assert status in (200, 201), status
+def token(ui, user: str = "admin") -> str:
+    status, body = api(ui, "/auth/token", body={"username": user, "password": ui.passwords[user]})
+    assert status in (200, 201), (user, status)
     return body["access_token"]
 
 
+RUNS = "/api/v2/dags/metrics_replay/dagRuns"
+
+
+def trigger_body(conf: dict) -> dict:
+    return {"logical_date": None, "conf": conf}
+
+
+def connection_changes(tok: str | None) -> dict[str, tuple]:
+    """Every way to change a connection (and to read one: an extra may hold a password), as api() arguments."""
+    conn = {"connection_id": "kafka_default", "conn_type": "kafka",
+            "extra": json.dumps({"bootstrap.servers": "127.0.0.1:1"})}
+    return {"list": ("/api/v2/connections", tok),
+            "read": ("/api/v2/connections/kafka_default", tok),
+            "add": ("/api/v2/connections", tok, {**conn, "connection_id": "someone_elses"}),
+            "edit": ("/api/v2/connections/kafka_default", tok, conn, "PATCH"),
+            "delete": ("/api/v2/connections/kafka_default", tok, None, "DELETE")}
+
+
 def test_no_well_known_password_and_api_refuses_anonymous(ui):
-    assert ui.password_generated and len(ui.password) >= 12 and ui.password not in ("admin", "airflow")
+    assert ui.users == {"admin": "admin", "viewer": "viewer", "operator": "user"}  # what `make up` configures
+    assert set(ui.generated) == set(ui.users) and len(set(ui.passwords.values())) == 3
+    for password in ui.passwords.values():
+        assert len(password) >= 12 and password not in ("admin", "airflow", "viewer", "operator")
     assert api(ui, "/api/v2/dags")[0] == 401
     assert api(ui, "/auth/token", body={"username": "admin", "password": "admin"})[0] in (401, 403)
+    assert api(ui, "/auth/token", body={"username": "viewer", "password": ui.passwords["operator"]})[0] in (401, 403)
     assert api(ui, "/replay-validation/api/runs")[0] == 401  # the plugin page follows the same rule
+    assert api(ui, RUNS, body=trigger_body({"seconds_per_group": 0}))[0] == 401
+    assert api(ui, f"{RUNS}/any/taskInstances/check_broker/logs/1")[0] == 401
+    assert {what: api(ui, *call)[0] for what, call in connection_changes(None).items()} == {
+        what: 401 for what in connection_changes(None)}
     assert api(ui, "/api/v2/dags", token(ui))[0] == 200
 
 
@@ -73,31 +105,47 @@ def fill(dialog, param: str, value: str) -> None:
     box.press("Tab")  # number inputs commit on blur
 
 
-def test_trigger_follow_and_read_the_result(ui, tmp_path):
+def log_in(p, ui, user: str):
+    """A fresh headless Chromium page, logged in through the UI's own form as ``user``."""
+    browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{ui.url}/")
+    page.locator("input[name=username]").fill(user)
+    page.locator("input[name=password]").fill(ui.passwords[user])
+    page.screenshot(path=str(SHOTS / f"01-login-{user}.png"))
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{ui.url}/")
+    return browser, page
+
+
+def open_trigger_form(page, ui):
+    page.goto(f"{ui.url}/dags/metrics_replay")
+    page.get_by_role("button", name="Trigger").first.click()
+    dialog = page.get_by_role("dialog")
+    dialog.get_by_text("Run Parameters").wait_for()
+    return dialog
+
+
+def run_ids(ui, tok: str) -> set[str]:
+    return {r["dag_run_id"] for r in api(ui, RUNS, tok)[1]["dag_runs"]}
+
+
+@pytest.fixture(scope="module")
+def operator_run(ui, tmp_path_factory) -> dict:
+    """A run the operator (role user) triggered with the UI's Trigger button, changing a threshold in the form;
+    its record once it has ended. The tests of the result and of the viewer's rights read it."""
     from playwright.sync_api import sync_playwright
 
     SHOTS.mkdir(parents=True, exist_ok=True)
-    expected = tmp_path / "expected_cpu70.csv"
+    expected = tmp_path_factory.mktemp("operator-run") / "expected_cpu70.csv"
     ds = reference.write_expected(DEFAULT_DATASET, expected, None, cpu_threshold=70.0)
     assert ds.rows == 28_800
-    tok = token(ui)
+    tok = token(ui, "operator")
     wait_for_dag(ui, tok)
-    before = {r["dag_run_id"] for r in api(ui, "/api/v2/dags/metrics_replay/dagRuns", tok)[1]["dag_runs"]}
-
+    before = run_ids(ui, tok)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(f"{ui.url}/")
-        page.locator("input[name=username]").fill("admin")
-        page.locator("input[name=password]").fill(ui.password)
-        page.screenshot(path=str(SHOTS / "01-login.png"))
-        page.get_by_role("button", name="Sign in").click()
-        page.wait_for_url(f"{ui.url}/")
-
-        page.goto(f"{ui.url}/dags/metrics_replay")
-        page.get_by_role("button", name="Trigger").first.click()
-        dialog = page.get_by_role("dialog")
-        dialog.get_by_text("Run Parameters").wait_for()
+        browser, page = log_in(p, ui, "operator")
+        dialog = open_trigger_form(page, ui)
         fill(dialog, "seconds_per_group", "0")
         fill(dialog, "cpu_threshold", "70")
         fill(dialog, "expected_path", str(expected))
@@ -106,24 +154,34 @@ def test_trigger_follow_and_read_the_result(ui, tmp_path):
 
         # Follow the run until it ends (the API says when; the grid shows it).
         def ended_run() -> dict | None:
-            runs = api(ui, "/api/v2/dags/metrics_replay/dagRuns", tok)[1]["dag_runs"]
-            new = [r for r in runs if r["dag_run_id"] not in before]
+            new = [r for r in api(ui, RUNS, tok)[1]["dag_runs"] if r["dag_run_id"] not in before]
             return new[0] if new and new[0]["state"] in ("success", "failed") else None
 
         run = wait_until(ended_run, 600, interval=1, what="the triggered run to end")
-        assert run["conf"]["cpu_threshold"] == 70 and run["conf"]["seconds_per_group"] == 0
+        browser.close()
+    return run
+
+
+def test_trigger_follow_and_read_the_result(ui, operator_run):
+    from playwright.sync_api import sync_playwright
+
+    run = operator_run
+    assert run["conf"]["cpu_threshold"] == 70 and run["conf"]["seconds_per_group"] == 0
+    assert run["state"] == "success", run
+    tok = token(ui, "operator")
+    status, entry = api(ui, f"{RUNS}/{run['dag_run_id']}/taskInstances/validate_output/xcomEntries/"
+                            "validation_summary", tok)
+    assert status == 200, status
+    # The API returns the stored (serialized) form; read it as text.
+    xcom_text = entry["value"] if isinstance(entry["value"], str) else json.dumps(entry["value"])
+    assert re.search(r"passed\W+(true|True)", xcom_text), xcom_text[:500]
+    assert "matching 14400" in xcom_text, xcom_text[:500]
+
+    with sync_playwright() as p:
+        browser, page = log_in(p, ui, "operator")
         page.goto(f"{ui.url}/dags/metrics_replay/runs/{run['dag_run_id']}")
         page.get_by_text(run["dag_run_id"]).first.wait_for()  # the run's page has rendered
         page.screenshot(path=str(SHOTS / "03-run.png"))
-        assert run["state"] == "success", run
-
-        status, entry = api(ui, f"/api/v2/dags/metrics_replay/dagRuns/{run['dag_run_id']}/taskInstances/"
-                                "validate_output/xcomEntries/validation_summary", tok)
-        assert status == 200, status
-        # The API returns the stored (serialized) form; read it as text.
-        xcom_text = entry["value"] if isinstance(entry["value"], str) else json.dumps(entry["value"])
-        assert re.search(r"passed\W+(true|True)", xcom_text), xcom_text[:500]
-        assert "matching 14400" in xcom_text, xcom_text[:500]
 
         page.goto(f"{ui.url}/replay-validation/")
         row = page.locator(f"tr[data-run-id='{run['dag_run_id']}']")
@@ -145,6 +203,52 @@ def test_trigger_follow_and_read_the_result(ui, tmp_path):
     folder = output_dir_for(None, run["dag_run_id"])
     report = json.loads((folder / "validation.json").read_text())
     assert report["run_id"] == run["dag_run_id"] and report["cpu_mem"]["matching"] == 14_400
+
+
+def test_viewer_reads_runs_logs_and_reports_but_cannot_trigger_clear_or_change_connections(ui, operator_run):
+    from playwright.sync_api import sync_playwright
+
+    run_id = operator_run["dag_run_id"]
+    tok = token(ui, "viewer")
+    before = run_ids(ui, tok)  # the viewer lists runs
+    assert run_id in before
+    status, tis = api(ui, f"{RUNS}/{run_id}/taskInstances", tok)
+    assert status == 200 and len(tis["task_instances"]) == 5, status
+    status, task_log = api(ui, f"{RUNS}/{run_id}/taskInstances/validate_output/logs/1", tok)
+    assert status == 200 and "Validation passed" in json.dumps(task_log), status
+    status, page = api(ui, "/replay-validation/", tok)
+    assert status == 200 and f'data-run-id="{run_id}"' in page, status
+    status, report = api(ui, f"/replay-validation/runs/{output_dir_for(None, run_id).name}/report", tok)
+    assert status == 200 and f"Replay validation: {run_id}" in report, status
+
+    assert api(ui, RUNS, tok, trigger_body({"seconds_per_group": 0}))[0] == 403
+    assert api(ui, f"{RUNS}/{run_id}/clear", tok, {"dry_run": False, "only_failed": False})[0] == 403
+    assert {what: api(ui, *call)[0] for what, call in connection_changes(tok).items()} == {
+        what: 403 for what in connection_changes(tok)}
+
+    # In the browser the Trigger button is there for everyone; the viewer's trigger is refused, and says so.
+    with sync_playwright() as p:
+        browser, page = log_in(p, ui, "viewer")
+        dialog = open_trigger_form(page, ui)
+        dialog.get_by_role("button", name="Trigger").click()
+        page.get_by_text("Access Denied").first.wait_for()
+        page.get_by_text("You do not have permission to perform this action.").first.wait_for()
+        page.screenshot(path=str(SHOTS / "07-viewer-trigger-refused.png"))
+        browser.close()
+    assert run_ids(ui, tok) == before  # nothing was triggered or cleared
+    status, run = api(ui, f"{RUNS}/{run_id}", tok)
+    assert status == 200 and run["state"] == "success" and run["end_date"] == operator_run["end_date"]
+
+
+def test_operator_may_not_change_connections(ui):
+    """The operator triggers and clears (the browser run above, and the REST runs below), but the Kafka
+    connection, which decides where replays go and may hold a password, stays the op and admin roles' to see
+    and change."""
+    tok = token(ui, "operator")
+    assert api(ui, "/api/v2/dags/metrics_replay", tok)[0] == 200
+    assert {what: api(ui, *call)[0] for what, call in connection_changes(tok).items()} == {
+        what: 403 for what in connection_changes(tok)}
+    assert api(ui, "/api/v2/connections", token(ui))[0] == 200  # the admin may
 
 
 # The same stack driven through the REST API, as a scheduler user or a script would: runs queued back to
@@ -201,7 +305,7 @@ def test_back_to_back_runs_serialised_then_a_cleared_run_reruns_identically(ui):
     although the topics now hold every replay's records."""
     from include.paths import DEFAULT_EXPECTED, DEFAULT_EXPECTED_NET_DISK
 
-    tok = token(ui)
+    tok = token(ui, "operator")  # the operator triggers and clears over REST
     wait_for_dag(ui, tok)
     first_id = trigger(ui, tok, {"seconds_per_group": 0})
     second_id = trigger(ui, tok, {"seconds_per_group": 0})

@@ -141,6 +141,14 @@ def test_no_well_known_secret(compose):
     assert ":?" in env["AIRFLOW__API_AUTH__JWT_SECRET"], "the JWT secret must be required, not defaulted"
 
 
+def test_users_and_roles_are_make_ups(compose):
+    from devtools import airflow_home
+
+    env = compose["services"]["airflow-apiserver"]["environment"]
+    made_up = airflow_home.ui_env(airflow_home.DEFAULT_HOME, 8080, "s" * 64)
+    assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] == made_up["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"]
+
+
 def test_docker_compose_config_accepts_the_file():
     """The compose CLI (installed by `make system-deps`) validates the file; it needs no engine for that."""
     cli = shutil.which("docker-compose")
