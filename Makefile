@@ -11,7 +11,7 @@ export PYSPARK_PYTHON := $(BIN)/python
 # Local runs stay on loopback (Spark would otherwise pick the first interface address).
 export SPARK_LOCAL_IP ?= 127.0.0.1
 .PHONY: setup setup-test system-deps test-system-deps venv venv-test jars run up down test test-unit broker-start \
-	broker-stop broker-status clean reference bench
+	broker-stop broker-status clean reference bench bench-compressed check-dataset
 
 # What running needs. `make test` adds the test tools (setup-test).
 setup: system-deps venv jars
@@ -80,6 +80,11 @@ test: setup-test
 bench: setup-test
 	$(BIN)/python -m bench.run
 
+# Row 6 of the bench alone: the 100x day read from .csv.gz/.bz2/.xz/.zst against the plain .csv (peak RSS, time);
+# no broker. Results in bench/results/compressed.json and .md.
+bench-compressed: setup-test
+	$(BIN)/python -m bench.compressed
+
 # The unit set only (conftest marks every test without a service marker `unit`), ~10 s.
 test-unit: setup-test
 	$(BIN)/python -m pytest -m unit
@@ -90,6 +95,13 @@ broker-stop:
 	$(BIN)/python -m devtools.cli broker stop
 broker-status:
 	$(BIN)/python -m devtools.cli broker status
+
+# Read a recording (file, folder or glob; .csv or .csv.gz/.bz2/.xz/.zst) as the replay will: its summary and first
+# errors, nothing sent to Kafka; exits 1 when it has an error. RECORDING_START=... for a time-of-day recording
+# that crosses midnight.
+check-dataset: venv
+	@test -n '$(DATASET)' || { echo "usage: make check-dataset DATASET=path [RECORDING_START=2024-03-30T20:00:00Z]" >&2; exit 2; }
+	@$(BIN)/python -m devtools.cli check-dataset '$(DATASET)'$(if $(RECORDING_START), --recording-start '$(RECORDING_START)')
 
 # Regenerate data/metrics.csv, the time-true recordings (data/dated_multiday/, data/midnight.csv) and their
 # expected outputs with the independent reference implementation.

@@ -111,4 +111,8 @@ def markdown(r: dict) -> str:
         if "growth_10x_to_100x" in mem:
             row("5f", "producer peak RSS growth from 10x to 100x", f"{mem['growth_10x_to_100x']:.2f}x", "-", "-",
                 "flat (<= 1.25x)", _verdict(mem["growth_10x_to_100x"] <= 1.25))
+    if r.get("compressed"):
+        from bench.compressed import markdown_rows
+
+        lines.extend(markdown_rows(r["compressed"]))
     return "\n".join(lines) + "\n"

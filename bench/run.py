@@ -1,7 +1,8 @@
 """The performance bench: ``make bench`` (``python -m bench.run``).
 
 Every comparison runs side by side in one invocation on one broker and is reported as a ratio, because a
-2-core machine is noisy. Every run checks its output: produce runs must have every message acknowledged,
+2-core machine is noisy. Row 6 (bench/compressed.py, also on its own: ``make bench-compressed``) reads the
+largest day compressed against plain. Every run checks its output: produce runs must have every message acknowledged,
 Spark and pandas outputs must be byte-identical to the reference implementation's, and the end-to-end
 DAG run must validate (byte-identical to the team's expected file).
 
@@ -27,6 +28,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench import datasets, kafka_perf, spark_runs
+from bench.compressed import bench_compressed
 from bench.common import MIB, PYTHON, RESULTS_DIR, WORK_DIR, child_env, last_json_line, run_measured
 from bench.report import markdown
 from devtools.kafka import LocalBroker, free_port
@@ -268,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="dataset scales for the Spark/pandas and memory figures (default 1,10,100)")
     p.add_argument("--rounds", type=int, default=2, help="interleaved rounds of ours vs ProducerPerformance")
     p.add_argument("--out", type=Path, default=RESULTS_DIR / "latest.json")
-    p.add_argument("--skip", default="", help="comma list of parts to leave out: producer,pacing,speed,spark,e2e,live")
+    p.add_argument("--skip", default="",
+                   help="comma list of parts to leave out: producer,pacing,speed,spark,e2e,live,compressed")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
@@ -318,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
 
                 airflow_home.migrate(work / "airflow")
             results["live"] = bench_live(broker.bootstrap, work)
+        if "compressed" not in skip:  # no broker needed; the largest size (100x by default)
+            results["compressed"] = bench_compressed(max(sizes))
     finally:
         broker.stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -9,8 +9,9 @@ triggered; trigger with params to replay another dataset, faster, or with other 
 writes to its own folder, `output/<run id>` unless `output_dir` is set.
 
 1. **check_broker**: the params hold together (slide vs window, every dataset file exists and is allowed,
-   recording_start is a date-time), and the broker of the Kafka connection (`kafka_conn_id`, default
-   `kafka_default`) answers.
+   recording_start is a date-time); the dataset is read whole, as `make check-dataset` reads it, and its
+   summary logged (a bad row fails the run here, without retries, before anything touches Kafka); and the
+   broker of the Kafka connection (`kafka_conn_id`, default `kafka_default`) answers.
 2. **ensure_topics**: topic-cpu, topic-mem, topic-net, topic-disk and topic-alerts exist (created if missing,
    never recreated).
 3. **choose_mode**: `mode` batch (the default) or live; scheduled runs take the Airflow Variable

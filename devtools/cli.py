@@ -1,4 +1,9 @@
-"""Command line: `python -m devtools.cli run|up|down|broker|generate|reference` (the Makefile's targets call it).
+"""Command line: `python -m devtools.cli run|up|down|broker|generate|reference|check-dataset` (the Makefile's
+targets call it).
+
+`check-dataset PATH` is `make check-dataset DATASET=PATH`: read a recording (a file, a folder or a glob,
+compressed or not) exactly as the replay will, print its summary and first errors, send nothing; exit 1 when it
+has an error.
 
 `run` is `make run`: start the local broker if needed, prepare the Airflow home, run the DAG once through
 dag.test() with the given params, and tell a person what happens: one line per task as it starts and ends,
@@ -28,6 +33,7 @@ from devtools import airflow_home
 from devtools.kafka import DEFAULT_PORT, BrokerStartError, LocalBroker
 from include import contract as c
 from include.contract import LATENCY_KEY, REPORT_FILE, VALIDATION_FILE
+from include.dataset import CHECK_ERRORS
 from include.paths import PROJECT_ROOT, output_dir_for
 from include.validation import ValidationFileError, read_record
 
@@ -448,6 +454,31 @@ def cmd_reference(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check_dataset(args: argparse.Namespace) -> int:
+    from include import dataset
+    from include.paths import PathNotAllowed, confined, resolve
+
+    try:
+        # A file, a folder or a glob, relative to the project root as the DAG's dataset_path is.
+        files = dataset.resolve_files(args.dataset, resolve)
+    except dataset.DatasetError as exc:
+        print(f"dataset: {args.dataset}\nerrors: 1\n  {exc}")
+        return 1
+    try:
+        result = dataset.check(files, args.recording_start or None, max_errors=args.max_errors, name=args.dataset)
+    except ValueError as exc:  # recording_start is no date-time (a DatasetError is counted in the result)
+        print(f"cannot check: {exc}", file=sys.stderr)
+        return 2
+    for line in result.lines():
+        print(line)
+    try:
+        for path in files:
+            confined(path, "dataset_path", "data")
+    except PathNotAllowed as exc:
+        print(f"note: the DAG would refuse it as it is: {exc}")
+    return 0 if result.ok else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     p = argparse.ArgumentParser(prog="python -m devtools.cli", description=__doc__.splitlines()[0])
@@ -487,6 +518,16 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--out-net-disk", help="expected NET/DISK CSV (when the dataset has those columns)")
     c.add_window_arguments(f)
     f.set_defaults(func=cmd_reference)
+    k = sub.add_parser("check-dataset", help="read a recording as the replay will and print its summary and "
+                                             "first errors; nothing is sent (make check-dataset)")
+    k.add_argument("dataset", help="a CSV file (.csv, .csv.gz, .csv.bz2, .csv.xz, .csv.zst), a folder of them "
+                                   "or a glob; relative to the project root")
+    k.add_argument("--recording-start", default="",
+                   help="ISO date-time placing a time-of-day recording that crosses midnight (the DAG's "
+                        "recording_start); empty by default")
+    k.add_argument("--max-errors", type=int, default=CHECK_ERRORS,
+                   help=f"errors listed (all are counted); default {CHECK_ERRORS}")
+    k.set_defaults(func=cmd_check_dataset)
     args = p.parse_args(argv)
     return args.func(args)
 

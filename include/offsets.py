@@ -134,6 +134,9 @@ class Manifest(BaseModel):
     time_shift_seconds: int
     pace: Pace
     has_net_disk: bool
+    # Columns of the dataset files that the replay does not know -> how many values they held; none was sent.
+    # (Defaults to none: manifests written before it existed read as they did.)
+    ignored_columns: dict[str, NonNegativeInt] = Field(default_factory=dict)
     # topic -> partition (as str, JSON keys) -> [start, end) offsets
     offsets: dict[str, dict[PartitionKey, Span]]
     counts: dict[str, NonNegativeInt]

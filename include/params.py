@@ -24,10 +24,12 @@ def replay_params() -> dict[str, Param]:
     return {
         "dataset_path": Param(
             "data/metrics.csv", type="string", minLength=1, title="Dataset CSV (file, folder or glob)",
-            description="Recorded metrics: server_id,timestamp,cpu_pct,mem_pct[,net_in,net_out,disk_io]; "
-                        "timestamp HH:MM:SS or YYYY-MM-DD HH:MM:SS (Z or +HH:MM allowed). A folder (its *.csv) "
-                        "or a glob such as data/recordings/*.csv merges several files of one form. Relative "
-                        "paths are relative to the project root."),
+            description="Recorded metrics: columns server_id,timestamp,cpu_pct,mem_pct[,net_in,net_out,disk_io] "
+                        "named in the header, in any order (other columns are ignored and reported); "
+                        "timestamp HH:MM:SS or YYYY-MM-DD HH:MM:SS (Z or +HH:MM allowed). Plain .csv or "
+                        ".csv.gz/.csv.bz2/.csv.xz/.csv.zst. A folder (its *.csv files, compressed too) or a glob "
+                        "such as data/recordings/*.csv merges several files of one form. Relative paths are "
+                        "relative to the project root."),
         "expected_path": Param(
             "data/metrics_expected.csv", type="string", minLength=1, title="Expected CPU/MEM output",
             description="Known-good cpu_mem.csv to validate against."),

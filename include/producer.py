@@ -145,6 +145,9 @@ def produce(dataset: Dataset, connection_config: dict, run_id: str, seconds_per_
     position = {f: i for i, f in enumerate(dataset.metric_fields)}
     columns = [(t, [(f', "{f}": ', f, position[f]) for f in TOPIC_FIELDS[t]]) for t in topics]
     total_groups = dataset.group_count()
+    for name, count in dataset.ignored_columns.items():
+        log.warning("Column %r of %s is not one the replay knows: ignored (%d values, none sent)", name,
+                    dataset.path, count)
     log.info("Replay started %s; event time = timeline second + %d (epoch offset %d, time shift %d s); first "
              "group %s at %s", replay_started.isoformat(timespec="seconds"), to_event, epoch_offset, shift,
              dataset.format_second(first_second), event_time_text(first_second + to_event))
@@ -232,7 +235,8 @@ def produce(dataset: Dataset, connection_config: dict, run_id: str, seconds_per_
     manifest = Manifest.from_tracker(
         tracker, run_id=run_id, attempt_id=attempt_id, bootstrap_servers=str(config.get("bootstrap.servers")),
         dataset_path=str(dataset.path), first_second=first_second, dated=dataset.dated, epoch_offset=epoch_offset,
-        time_shift_seconds=shift, pace=pace, has_net_disk=dataset.has_net_disk)
+        time_shift_seconds=shift, pace=pace, has_net_disk=dataset.has_net_disk,
+        ignored_columns=dict(dataset.ignored_columns))
     stats = pacer.lateness
     send_log = SendLog(run_id=run_id, attempt_id=attempt_id, late_fraction=float(late_fraction),
                        late_max_seconds=late_max_seconds, late_seed=late_seed, groups=group_log, late=late_log,

@@ -43,14 +43,39 @@ def kafka_config(conn_id: str) -> dict:
     return KafkaBaseHook(kafka_config_id=conn_id)._build_config()
 
 
+def check_dataset(dataset_path: str, recording_start: str | None = None) -> dict:
+    """Read the whole dataset as produce_metrics will (every file, every row), sending nothing; log its summary
+    (include.dataset.DatasetCheck: rows, servers, time span, timestamp forms, groups, metric columns, columns
+    ignored, first errors); fail without retry when it has an error: a bad file stays bad. Returns the
+    summary's figures."""
+    from include import dataset
+    from include.params import ParamError, dataset_files
+
+    try:
+        files = dataset_files(dataset_path)  # each file confined to the data roots
+        result = dataset.check(files, recording_start, name=dataset_path)
+    except (PathNotAllowed, ParamError, ValueError) as exc:  # ValueError: recording_start is no date-time
+        fail_without_retry(f"dataset rejected: {exc}")
+    for line in result.lines():
+        log.info("%s", line)
+    if not result.ok:
+        more = result.error_count - 1
+        fail_without_retry(f"dataset rejected: {result.errors[0]}"
+                           + (f" (and {more} more error{'s' if more > 1 else ''}, listed above)" if more else ""))
+    return {"rows": result.rows, "servers": result.servers, "groups": result.groups, "first": result.first,
+            "last": result.last, "time_forms": result.time_forms, "metric_columns": list(result.metric_columns),
+            "ignored_columns": result.ignored_columns, "files": len(result.files)}
+
+
 def check_broker(conn_id: str, params: dict | None = None, timeout: float = 10.0) -> dict:
-    """Check the run's params (combinations and files), then that the broker answers."""
+    """Check the run's params (combinations and files) and its dataset (every row, see check_dataset), then
+    that the broker answers."""
     from include import params as replay_params
     from include import topics
 
     config = kafka_config(conn_id)
-    log.info("Checking the run's params, then Kafka broker of connection %r at %s (timeout %g s)", conn_id,
-             config.get("bootstrap.servers"), timeout)
+    log.info("Checking the run's params and dataset, then Kafka broker of connection %r at %s (timeout %g s)",
+             conn_id, config.get("bootstrap.servers"), timeout)
     if params is not None:
         try:
             replay_params.check(params)
@@ -62,6 +87,7 @@ def check_broker(conn_id: str, params: dict | None = None, timeout: float = 10.0
                  params["expected_path"], params["window_seconds"], params["slide_seconds"],
                  requested_pace(params.get("speed"), params["seconds_per_group"]),
                  params.get("time_shift", TIME_SHIFT_NONE))
+        checked = check_dataset(params["dataset_path"], params.get("recording_start"))
     try:
         # window_metrics hands these to the Spark job; what its Java client could not take is refused now,
         # before anything is produced, rather than once Spark is due.
@@ -76,7 +102,7 @@ def check_broker(conn_id: str, params: dict | None = None, timeout: float = 10.0
         fail_without_retry(str(exc))
     log.info("Broker reachable: cluster %s, brokers %s, %d topics", info.cluster_id, ", ".join(info.brokers),
              info.topics)
-    return asdict(info)
+    return {**asdict(info), "dataset": checked} if params is not None else asdict(info)
 
 
 def ensure_topics(conn_id: str, partitions: int, replication: int, timeout: float = 10.0) -> dict:

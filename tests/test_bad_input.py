@@ -23,8 +23,14 @@ def corrupt(kind: str, rows: list[list[str]], i: int, junk: str):
     rows = [list(r) for r in rows]
     if kind == "missing column":
         return _csv(HEADER[:-1], [r[:-1] for r in rows]), 1, "disk_io", "missing column"
-    if kind == "extra column":
-        return _csv(HEADER + ["extra"], [r + ["1"] for r in rows]), 1, "extra", "unexpected column"
+    if kind == "duplicated column":
+        return _csv(HEADER + ["cpu_pct"], [r + ["1"] for r in rows]), 1, "cpu_pct", "duplicated column"
+    if kind == "extra field":
+        rows[i] = rows[i] + ["1"]
+        return _csv(HEADER, rows), line, None, "expected 7 fields, got 8"
+    if kind == "blank line in the middle":
+        data = _csv(HEADER, rows[:i + 1] + [[""]] + rows[i + 1:] + [rows[i][:1] + ["11:00:00"] + rows[i][2:]])
+        return data, line + 1, None, "blank line"
     if kind == "short row":
         rows[i] = rows[i][:4]
         return _csv(HEADER, rows), line, "net_in", "expected 7 fields"
@@ -62,7 +68,7 @@ def _csv(header, rows) -> bytes:
     return ("\n".join([",".join(header)] + [",".join(r) for r in rows]) + "\n").encode()
 
 
-KINDS = ["missing column", "extra column", "short row", "non-numeric", "nan", "percent out of range",
+KINDS = ["missing column", "duplicated column", "extra field", "blank line in the middle", "short row", "non-numeric", "nan", "percent out of range",
          "malformed time", "duplicate", "non-utf8", "10 MB line", "empty", "header only"]
 
 

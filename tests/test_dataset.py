@@ -34,7 +34,7 @@ def test_seven_columns_and_a_path_with_spaces(tmp_path):
 
 @pytest.mark.parametrize("text,line,field,words", [
     ("server_id,timestamp,cpu_pct\ns1,10:00:00,1\n", 1, "mem_pct", "missing column"),
-    (f"{HEADER},extra\ns1,10:00:00,1,2,3\n", 1, "extra", "unexpected column"),
+    (f"{HEADER},cpu_pct\ns1,10:00:00,1,2,3\n", 1, "cpu_pct", "duplicated column"),
     (f"{HEADER},net_in\ns1,10:00:00,1,2,3\n", 1, "net_out", "come together"),
     (f"{HEADER}\ns1,10:00:00,1\n", 2, "mem_pct", "expected 4 fields"),
     (f"{HEADER}\ns1,10:00:00,1,2\ns1,10:00:05,abc,2\n", 3, "cpu_pct", "not a number"),

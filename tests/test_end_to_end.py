@@ -51,6 +51,33 @@ def test_default_four_metric_day_validates_both_outputs(tmp_path, airflow_db, ai
     assert manifest["counts"] == {t: 28_800 for t in ("topic-cpu", "topic-mem", "topic-net", "topic-disk")}
 
 
+def test_a_recording_with_every_quirk_replays_byte_identical_to_the_clean_one(tmp_path, airflow_db,
+                                                                           airflow_connections, capfd):
+    """The default four-metric day as a team would hand it over: gzip-compressed, a UTF-8 BOM, CRLF line ends,
+    the columns in another order with spaces around their names, an extra `region` column and blank lines at
+    the end. Both outputs are byte-identical to the clean file's expected ones; the extra column is counted in
+    the manifest, and check_broker read the whole file first."""
+    from include.paths import DEFAULT_DATASET, DEFAULT_EXPECTED, DEFAULT_EXPECTED_NET_DISK
+    from recording_helpers import quirky_text, write_quirky
+
+    dataset = write_quirky(DEFAULT_DATASET, tmp_path / "recordings" / "metrics export.csv.gz")
+    text = quirky_text(DEFAULT_DATASET)
+    assert text.startswith("\ufeff".encode()) and b"\r\n" in text and text.endswith(b"\r\n\r\n\r\n")
+    assert text.split(b"\r\n", 1)[0] == "\ufeff disk_io ,region, net_out , net_in , mem_pct , cpu_pct , timestamp , server_id ".encode()
+    out = tmp_path / "quirky"
+    dr, _ = run_dag({"dataset_path": str(dataset), "output_dir": str(out), "seconds_per_group": 0})
+    states = step_states(dr)
+    assert states == {t: "success" for t in ORDER}, states
+    assert (out / "cpu_mem.csv").read_bytes() == DEFAULT_EXPECTED.read_bytes()
+    assert (out / "net_disk.csv").read_bytes() == DEFAULT_EXPECTED_NET_DISK.read_bytes()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["ignored_columns"] == {"region": 28_800}
+    assert manifest["counts"] == {t: 28_800 for t in ("topic-cpu", "topic-mem", "topic-net", "topic-disk")}
+    logged = capfd.readouterr().out
+    assert "columns ignored: region (28,800 values)" in logged  # check_broker's summary
+    assert logged.count("Column 'region' of") == 1 and "ignored (28800 values, none sent)" in logged  # the producer
+
+
 def test_wrong_expected_file_fails_validate_output(tmp_path, real_data, airflow_db, airflow_connections):
     """A different expected file (other thresholds) must fail validation, with the differences counted."""
     dataset, _ = real_data

@@ -65,7 +65,8 @@ def test_manifest_file_keeps_its_shape(tmp_path):
     assert path.read_text() == json.dumps({
         "attempt_id": "a1", "bootstrap_servers": "127.0.0.1:9092", "counts": {"topic-cpu": 1, "topic-mem": 1},
         "dataset_path": "d.csv", "dated": False, "epoch_offset": 1_700_006_400, "first_second": 0,
-        "has_net_disk": False, "offsets": {"topic-cpu": {"0": [7, 8]}, "topic-mem": {"1": [4, 5]}},
+        "has_net_disk": False, "ignored_columns": {},
+        "offsets": {"topic-cpu": {"0": [7, 8]}, "topic-mem": {"1": [4, 5]}},
         "pace": {"achieved": 1.25, "achieved_seconds": 2.5, "groups": 3, "mode": "seconds_per_group",
                  "recorded_seconds": 2, "requested": 1.0},
         "run_id": "r1", "time_shift_seconds": 0}, indent=2) + "\n"
@@ -98,6 +99,8 @@ def test_pace_achieved_in_the_unit_of_its_mode():
     ({"pace": {**PACE.model_dump(), "extra": 1}}, "field 'pace.extra'"),
     ({"attempt": "a2"}, "field 'attempt'"),
     ({"run_id": None}, "field 'run_id'"),
+    ({"ignored_columns": {"region": -1}}, "field 'ignored_columns.region'"),
+    ({"ignored_columns": ["region"]}, "field 'ignored_columns'"),
 ])
 def test_malformed_manifest_names_the_file_and_the_field(tmp_path, change, words):
     t = OffsetTracker()
@@ -119,3 +122,15 @@ def test_missing_field_is_named(tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps(data))
     with pytest.raises(ManifestError, match="field 'attempt_id': Field required"):
         Manifest.read(tmp_path / "manifest.json")
+
+
+def test_ignored_columns_round_trip_and_an_older_manifest_without_them_reads(tmp_path):
+    t = OffsetTracker()
+    t.record("topic-cpu", 0, 1)
+    m = Manifest(**{**manifest_of(t).__dict__, "ignored_columns": {"region": 28_800, "(unnamed) (column 1)": 5}})
+    assert Manifest.read(m.write(tmp_path / "m.json")).ignored_columns == {"region": 28_800,
+                                                                            "(unnamed) (column 1)": 5}
+    older = json.loads(manifest_of(t).write(tmp_path / "old.json").read_text())
+    del older["ignored_columns"]
+    (tmp_path / "old.json").write_text(json.dumps(older))
+    assert Manifest.read(tmp_path / "old.json").ignored_columns == {}
