@@ -85,20 +85,20 @@ def markdown(r: dict) -> str:
         row("4f", "… validate_output", _s(t.get("validate_output")), "-", "-", "-", "-")
     lv = r.get("live")
     if lv:
-        row("6", f"live mode end to end, real day at speed {lv['speed']:g} (200 groups/s), byte-identical",
+        row("7", f"live mode end to end, real day at speed {lv['speed']:g} (200 groups/s), byte-identical",
             _s(lv["live_seconds"]), f"batch mode, same pace, same run {_s(lv['batch_seconds'])}",
             f"{lv['live_over_batch']:.2f}x", "-", "-")
         for key, label in (("seed", "the seed's pace (1 group/s)"), ("10x", "10x the seed's pace (10 groups/s)")):
             run = lv["paced"][key]
             lat = run["latency"]["latency_seconds"]
             last = run["latency"]["from_last_sample_seconds"]
-            row(f"6{'a' if key == 'seed' else 'b'}", f"alert latency at {label}, short recording "
+            row(f"7{'a' if key == 'seed' else 'b'}", f"alert latency at {label}, short recording "
                 f"({run['latency']['alerts']} alerts; {run['latency']['emitted_before_last_send']} while sending)",
                 f"p50 {lat['p50']:.2f} s, p95 {lat['p95']:.2f} s",
                 f"from the window's last sample p50 {last['p50']:.2f} s, p95 {last['p95']:.2f} s", "-", "-", "-")
         fl = lv.get("fast_latency")
         if fl:
-            row("6c", f"alert latency at speed {lv['speed']:g}, real day ({fl['alerts']} alerts)",
+            row("7c", f"alert latency at speed {lv['speed']:g}, real day ({fl['alerts']} alerts)",
                 f"p50 {fl['latency_seconds']['p50']:.2f} s, p95 {fl['latency_seconds']['p95']:.2f} s", "-", "-", "-",
                 "-")
     mem = r.get("producer_memory")

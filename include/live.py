@@ -23,7 +23,6 @@ producer.json, spark-<n>.log (one per start), and while the job runs checkpoint/
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil

@@ -55,6 +55,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config.add_cleanup(env.undo)
     for key, value in airflow_home.airflow_env(home).items():
         env.setenv(key, value)
+    # One Fernet key for every process of this session (this worker, the CLI runs it starts, the Spark and
+    # Airflow subprocesses), whatever airflow.cfg each finds: metrics_alerts' asset trigger is stored encrypted
+    # in the metadata DB when dag.test() syncs the DAGs, and every later sync reads it back.
+    from cryptography.fernet import Fernet
+
+    env.setenv("AIRFLOW__CORE__FERNET_KEY", Fernet.generate_key().decode())
     # py4j logs from __del__ at interpreter exit, after pytest closed the streams.
     logging.getLogger("py4j").setLevel(logging.WARNING)
 

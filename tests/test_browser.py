@@ -213,7 +213,7 @@ def test_viewer_reads_runs_logs_and_reports_but_cannot_trigger_clear_or_change_c
     before = run_ids(ui, tok)  # the viewer lists runs
     assert run_id in before
     status, tis = api(ui, f"{RUNS}/{run_id}/taskInstances", tok)
-    assert status == 200 and len(tis["task_instances"]) == 5, status
+    assert status == 200 and len(tis["task_instances"]) == 9, status  # both modes' paths and the branch
     status, task_log = api(ui, f"{RUNS}/{run_id}/taskInstances/validate_output/logs/1", tok)
     assert status == 200 and "Validation passed" in json.dumps(task_log), status
     status, page = api(ui, "/replay-validation/", tok)
@@ -411,25 +411,17 @@ def asset_events_text(ui, tok: str) -> str:
                      for e in alert_asset_events(ui, tok))
 
 
-def test_alerts_on_the_topic_become_logged_metrics_alerts_runs(ui, kafka_broker):
-    """Alerts published to topic-alerts start metrics_alerts runs (an AssetWatcher's message-queue trigger on
-    kafka_default); the runs succeed, and together their log_alerts logs hold each alert exactly once, with
-    run id, output, server, window, values, alert and emitted_at. Messages that are no alert are logged by the
-    triggerer with their offset and start no run."""
+ALERT_WHERE = re.compile(r" \(topic-alerts partition \d+ offset \d+\)$")
+
+
+def logged_alerts(ui, tok: str, before: set[str], replay_run_id: str, alerts: list) -> dict[str, list[str]]:
+    """The ALERT lines of each metrics_alerts run started after ``before``, once every such run has succeeded
+    and they hold every one of ``alerts`` (of replay ``replay_run_id``); asserts each alert is logged once, as
+    alert_line writes it (where it was read, the line's last part, aside)."""
     from include.alerts import QueuedAlert, alert_line
     from include.contract import ALERTS_TOPIC
 
-    tok = token(ui)
-    wait_until(lambda: api(ui, "/api/v2/dags/metrics_alerts", tok)[0] == 200, 120, interval=1,
-               what="metrics_alerts to appear in the API")
-    before = {r["dag_run_id"] for r in api(ui, "/api/v2/dags/metrics_alerts/dagRuns", tok)[1]["dag_runs"]}
-    bad_offsets = send(kafka_broker.bootstrap, [(b"not json at all", None),
-                                                (b'{"run_id": "x", "output": "cpu_mem"}', b"server_0")])
-    replay_run_id = f"manual__alerts-test-{time.time_ns()}"
-    alerts = publish_alerts(kafka_broker.bootstrap, replay_run_id)
-
     def alerts_logged() -> dict[str, list[str]] | None:
-        """Each new run's alert lines, once every new run has succeeded and they hold every alert."""
         runs = [r for r in api(ui, "/api/v2/dags/metrics_alerts/dagRuns", tok)[1]["dag_runs"]
                 if r["dag_run_id"] not in before]
         assert all(r["state"] != "failed" for r in runs), runs
@@ -446,11 +438,32 @@ def test_alerts_on_the_topic_become_logged_metrics_alerts_runs(ui, kafka_broker)
     except WaitTimeout as exc:
         pytest.fail(f"{exc}; the asset events and the runs they started:\n{asset_events_text(ui, tok)}")
     logged = [line for run_lines in lines.values() for line in run_lines if replay_run_id in line]
-    # each alert once, as alert_line writes it (where it was read, the line's last part, aside)
-    where = re.compile(rf" \({re.escape(ALERTS_TOPIC)} partition \d+ offset \d+\)$")
-    assert all(where.search(line) for line in logged), logged
-    assert sorted(where.sub("", line) for line in logged) == sorted(
-        where.sub("", alert_line(QueuedAlert(topic=ALERTS_TOPIC, partition=0, offset=0, alert=a))) for a in alerts)
+    assert ALERT_WHERE.pattern.startswith(rf" \({ALERTS_TOPIC} ")
+    assert all(ALERT_WHERE.search(line) for line in logged), logged
+    assert sorted(ALERT_WHERE.sub("", line) for line in logged) == sorted(
+        ALERT_WHERE.sub("", alert_line(QueuedAlert(topic=ALERTS_TOPIC, partition=0, offset=0, alert=a)))
+        for a in alerts)
+    return lines
+
+
+def test_alerts_on_the_topic_become_logged_metrics_alerts_runs(ui, kafka_broker):
+    """Alerts published to topic-alerts start metrics_alerts runs (an AssetWatcher's message-queue trigger on
+    kafka_default); the runs succeed, and together their log_alerts logs hold each alert exactly once, with
+    run id, output, server, window, values, alert and emitted_at. Messages that are no alert are logged by the
+    triggerer with their offset and start no run."""
+    from include.contract import ALERTS_TOPIC
+
+    tok = token(ui)
+    wait_until(lambda: api(ui, "/api/v2/dags/metrics_alerts", tok)[0] == 200, 120, interval=1,
+               what="metrics_alerts to appear in the API")
+    before = {r["dag_run_id"] for r in api(ui, "/api/v2/dags/metrics_alerts/dagRuns", tok)[1]["dag_runs"]}
+    bad_offsets = send(kafka_broker.bootstrap, [(b"not json at all", None),
+                                                (b'{"run_id": "x", "output": "cpu_mem"}', b"server_0")])
+    replay_run_id = f"manual__alerts-test-{time.time_ns()}"
+    alerts = publish_alerts(kafka_broker.bootstrap, replay_run_id)
+
+    lines = logged_alerts(ui, tok, before, replay_run_id, alerts)
+    logged = [line for run_lines in lines.values() for line in run_lines if replay_run_id in line]
     first = ("ALERT 'CPU spike suspected' on server_1 in cpu_mem window 20:52:20-20:52:50 (ends 2026-11-25T20:52:50Z): "
              f"avg_cpu=86.12 avg_mem=40.0; replay run {replay_run_id}, emitted 2023-11-14T22:13:21.000Z ")
     assert any(line.startswith(first) for line in logged), logged
@@ -472,3 +485,34 @@ def test_alerts_on_the_topic_become_logged_metrics_alerts_runs(ui, kafka_broker)
     triggerer_log = (ui.home / "triggerer.log").read_text(errors="replace")
     for offset in bad_offsets:
         assert f"{ALERTS_TOPIC} partition 0 offset {offset}: not an alert message, skipped" in triggerer_log
+
+
+def test_a_live_replay_on_the_stack_has_its_alerts_logged_by_metrics_alerts(ui, tmp_path):
+    """Live mode on the running stack (LocalExecutor, scheduler, triggerer): a short recording replayed live
+    at 4x recorded time validates, and each alert its streaming job published to topic-alerts becomes part of
+    a metrics_alerts run that logs it exactly once."""
+    from include.alerts import AlertMessage
+    from include.contract import ALERTS_FILE
+
+    dataset = generate.write_dataset(tmp_path / "short.csv", servers=2, samples=40, step=2, seed=11,
+                                     net_disk=False)
+    thresholds = {"cpu_threshold": 95.0, "mem_threshold": 100.0}
+    expected = tmp_path / "short_expected.csv"
+    reference.write_expected(dataset, expected, None, **thresholds)
+    tok = token(ui)
+    wait_for_dag(ui, tok)
+    wait_until(lambda: api(ui, "/api/v2/dags/metrics_alerts", tok)[0] == 200, 120, interval=1,
+               what="metrics_alerts to appear in the API")
+    before = {r["dag_run_id"] for r in api(ui, "/api/v2/dags/metrics_alerts/dagRuns", tok)[1]["dag_runs"]}
+    out = tmp_path / "live"
+    run_id = trigger(ui, tok, {"mode": "live", "dataset_path": str(dataset), "expected_path": str(expected),
+                               "expected_net_disk_path": None, "output_dir": str(out), "speed": 4, **thresholds})
+    run = wait_for_runs(ui, tok, [run_id])[run_id]
+    assert run["state"] == "success", run
+    status, tis = api(ui, f"/api/v2/dags/metrics_replay/dagRuns/{run_id}/taskInstances", tok)
+    ran = {ti["task_id"] for ti in tis["task_instances"] if ti["state"] == "success"}
+    assert {"start_stream", "produce_metrics_live", "window_metrics_live", "validate_output"} <= ran, tis
+    assert (out / "cpu_mem.csv").read_bytes() == expected.read_bytes()
+    alerts = [AlertMessage.parse(line) for line in (out / ALERTS_FILE).read_text().splitlines()]
+    assert len(alerts) == 6 and {a.run_id for a in alerts} == {run_id}
+    logged_alerts(ui, tok, before, run_id, alerts)

@@ -17,7 +17,7 @@ from devtools import generate, reference
 from devtools.cli import run_dag
 from include import replay
 from include.alerts import AlertMessage, parse_utc
-from include.contract import (ALERTS_FILE, ALERTS_TOPIC, CPU_MEM_FILE, LATENCY_KEY, LIVE_DIR, MANIFEST_FILE, MODE_LIVE,
+from include.contract import (ALERTS_FILE, ALERTS_TOPIC, CPU_MEM_FILE, LATENCY_KEY, MANIFEST_FILE, MODE_LIVE,
                               NET_DISK_FILE, SEND_LOG_FILE, STREAM_FILE, VALIDATION_FILE)
 from include.live import JobState, LiveFolder, StreamRecord
 from include.paths import DATA_DIR, PROJECT_ROOT

@@ -189,7 +189,7 @@ def test_wrong_password_fails_check_broker_at_once_without_retries(tmp_path, air
     assert tis["check_broker"].try_number == 1  # a wrong password stays wrong: no retries
     assert all(str(tis[t].state) == "upstream_failed" for t in ORDER[1:])
     assert not out.exists()
-    logged = scan.check(capfd, caplog, output_dir=out, expect=["Checking the run's params, then Kafka broker"])
+    logged = scan.check(capfd, caplog, output_dir=out, expect=["Checking the run's params and dataset, then Kafka broker"])
     # said within check_broker's 10 s: a timeout would have said "did not answer within"
     said = re.search(rf"Kafka broker of connection 'kafka_default' at {re.escape(secure_broker.bootstrap)} refused "
                      r"the login: authentication failed \(.*Invalid username or password", logged)
