@@ -50,7 +50,7 @@ from include.contract import (ALERT_BOTH, ALERT_CPU, ALERT_DISK, ALERT_MEM, ALER
 from include.formatting import csv_text
 from include.offsets import Manifest, ManifestError
 from include.paths import concatenate_atomically, run_folder_name
-from include.topics import SECURITY_ENV, UnsupportedSecurity, java_security
+from include.topics import SECURITY_ENV, UnsupportedSecurity, java_security, security_summary
 
 log = logging.getLogger("metrics_replay.spark_job")
 
@@ -402,9 +402,7 @@ def main(argv: list[str] | None = None) -> int:
              "dated (UTC date-times)" if manifest.dated else "times of day", manifest.first_second,
              manifest.time_shift_seconds, manifest.epoch_offset)
     if security:
-        shown = ("security.protocol", "sasl.mechanism", "sasl.mechanisms", "sasl.username")
-        log.info("Kafka security from the connection: %s",
-                 ", ".join(f"{k} {v}" for k, v in security.items() if k in shown))
+        log.info("Kafka security from the connection: %s", security_summary(security))
     thresholds = {CPU_MEM_FILE: (args.cpu_threshold, args.mem_threshold),
                   NET_DISK_FILE: (args.net_threshold, args.disk_threshold)}
     plan = [(CPU_MEM_FILE, CPU_MEM_HEADER, [CPU_TOPIC, MEM_TOPIC], window_cpu_mem)]

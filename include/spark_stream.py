@@ -59,7 +59,7 @@ from include.paths import write_atomically
 from include.producer import event_time_text
 from include.spark_job import (build_session, cpu_mem_aggregates, cpu_mem_columns, csv_field, net_disk_aggregates,
                                net_disk_columns, output_columns, parse_records, security_from_env)
-from include.topics import UnsupportedSecurity, java_security
+from include.topics import UnsupportedSecurity, java_security, security_summary
 
 log = logging.getLogger("metrics_replay.spark_stream")
 
@@ -368,6 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     log.info("live session %s of run %s (start %d): reading from %s, watermark %d s, windows %d s every %d s",
              session.session_id, session.run_id, start, json.dumps(session.start_offsets, sort_keys=True),
              session.watermark_seconds, args.window_seconds, args.slide_seconds)
+    if security:
+        log.info("Kafka security from the connection: %s", security_summary(security))
     spark = None
     try:
         spark = build_session("metrics_replay_live")

@@ -306,6 +306,12 @@ def java_security(settings: dict[str, str]) -> dict[str, str]:
     return java
 
 
+def security_summary(settings: dict[str, str]) -> str:
+    """The connection's security settings a log line may show (protocol, mechanism, user; never a secret)."""
+    shown = ("security.protocol", "sasl.mechanism", "sasl.mechanisms", "sasl.username")
+    return ", ".join(f"{k} {v}" for k, v in settings.items() if k in shown)
+
+
 def security_env(config: dict) -> dict[str, str]:
     """The environment that hands the connection's security settings to the Spark job ({} if none)."""
     settings = security_settings(config)

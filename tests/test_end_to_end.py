@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dag_module import step_states
-
 import json
 
 import pytest
 
 from devtools.cli import run_dag
+from dag_module import step_states
 
 pytestmark = pytest.mark.e2e
 

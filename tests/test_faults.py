@@ -6,8 +6,6 @@ folder and port); the Spark fault kills the spark-submit driver JVM while it is 
 
 from __future__ import annotations
 
-from dag_module import step_states
-
 import json
 import os
 import re
@@ -24,6 +22,7 @@ from devtools.cli import run_dag
 from devtools.kafka import LocalBroker, free_port
 from devtools.waiting import WaitTimeout, wait_until
 from kafka_helpers import total_records
+from dag_module import step_states
 
 pytestmark = pytest.mark.e2e
 

@@ -7,8 +7,6 @@ topic-cpu partition 0 is killed with SIGKILL and stays dead; the replay must com
 
 from __future__ import annotations
 
-from dag_module import step_states
-
 import json
 import threading
 import time
@@ -22,6 +20,7 @@ from devtools.cli import run_dag
 from devtools.kafka import LocalCluster
 from devtools.waiting import WaitTimeout, wait_until
 from kafka_helpers import total_records
+from dag_module import step_states
 
 pytestmark = pytest.mark.e2e
 

@@ -6,14 +6,13 @@ before anything touches Kafka.
 
 from __future__ import annotations
 
-from dag_module import step_states
-
 import os
 
 import pytest
 
 from include.params import ParamError, check, replay_params
 from include.paths import DATA_ROOTS_ENV, OUTPUT_ROOTS_ENV, PathNotAllowed, confined
+from dag_module import step_states
 
 
 @pytest.fixture

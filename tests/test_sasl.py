@@ -15,8 +15,6 @@ Spark's Kafka source (the Java client).
 
 from __future__ import annotations
 
-from dag_module import step_states
-
 import json
 import re
 from collections.abc import Iterator
@@ -26,9 +24,12 @@ import pytest
 from devtools.cli import run_dag
 from devtools.kafka import Listener, LocalBroker, free_port
 from include import replay
+from include.contract import ALERTS_TOPIC
 from include.topics import SECURITY_ENV, UnsupportedSecurity, java_security, security_env, tls_refusal
 from pki import Pki, make_pki
 from secret_scan import SecretScan
+from dag_module import step_states
+from kafka_helpers import read_topic
 
 ORDER = ["check_broker", "ensure_topics", "produce_metrics", "window_metrics", "validate_output"]
 # Distinctive, so a leak cannot hide among other text.
@@ -132,33 +133,54 @@ def test_tls_refusals_are_told_from_a_broker_that_is_away():
     assert not tls_refusal(err(KafkaError._AUTHENTICATION, "SASL authentication error"))  # told apart elsewhere
 
 
-def replay_real_day(tmp_path, real_data, name: str, secrets: list[str], capfd, caplog, security_line: str) -> None:
-    """The whole DAG on the real day through the connection set before; byte-identical, and no secret shows."""
+def replay_real_day(tmp_path, real_data, name: str, secrets: list[str], capfd, caplog, security_line: str,
+                    live_with: dict | None = None) -> None:
+    """The whole DAG on the real day through the connection set before; byte-identical, and no secret shows.
+
+    ``live_with`` (the connection's extra): in live mode, whose alerts on topic-alerts are searched too."""
     dataset, expected = real_data
     caplog.set_level("INFO")
     out = tmp_path / name
+    conf = {"dataset_path": str(dataset), "expected_path": str(expected), "output_dir": str(out),
+            "seconds_per_group": 0}
+    if live_with is not None:
+        conf.update(mode="live", speed=1000, expected_net_disk_path=None)
     with SecretScan(secrets, marker=str(out)) as scan:
-        dr, _ = run_dag({"dataset_path": str(dataset), "expected_path": str(expected), "output_dir": str(out),
-                         "seconds_per_group": 0})
-    assert states(dr) == {t: "success" for t in ORDER}, states(dr)
+        dr, _ = run_dag(conf)
+    if live_with is None:
+        assert states(dr) == {t: "success" for t in ORDER}, states(dr)
+    else:
+        ran = {ti.task_id: str(ti.state) for ti in dr.get_task_instances()}
+        assert all(ran[t] == "success" for t in ("check_broker", "ensure_topics", "start_stream",
+                                                  "produce_metrics_live", "window_metrics_live", "validate_output")), ran
     assert (out / "cpu_mem.csv").read_bytes() == expected.read_bytes()
     assert json.loads((out / "validation.json").read_text())["passed"] is True
     assert json.loads((out / "manifest.json").read_text())["counts"] == {"topic-cpu": 28_800, "topic-mem": 28_800}
     assert scan.spark_submits > 0, "the run's spark-submit was never seen: its command line went unsearched"
+    texts = {}
+    if live_with is not None:
+        alerts = read_topic(live_with, ALERTS_TOPIC)
+        assert alerts, "no alert was published: topic-alerts went unsearched"
+        texts["topic-alerts messages"] = "\n".join(m.value().decode() for m in alerts)
     # the search must not pass on an empty capture: every task's lines and the Spark job's are among them
-    scan.check(capfd, caplog, output_dir=out,
-               expect=["Broker reachable: cluster", "Topics ready:", "Produced 57600 messages", "windowing run",
+    job_line = "live session" if live_with is not None else "windowing run"
+    scan.check(capfd, caplog, output_dir=out, texts=texts,
+               expect=["Broker reachable: cluster", "Topics ready:", "Produced 57600 messages", job_line,
                        f"Kafka security from the connection: {security_line}", "Validation passed"])
     searched = {p.name for p in scan.files}
     assert {"manifest.json", "cpu_mem.csv", "validation.json", "report.html"} <= searched, searched
+    if live_with is not None:
+        assert {"alerts.jsonl", "stream.json", "send_log.json", "session.json", "spark-1.log"} <= searched, searched
 
 
 @pytest.mark.e2e
 def test_right_password_replays_and_is_never_logged(tmp_path, real_data, airflow_db, secure_broker, monkeypatch,
                                                    capfd, caplog):
+    """In live mode: the streaming job's Java client and its alerts producer log in too, and the search takes in
+    alerts.jsonl, the live folder's files (the job's own log among them) and the messages on topic-alerts."""
     use_kafka(monkeypatch, plain(secure_broker))
     replay_real_day(tmp_path, real_data, "sasl-run", [PASSWORD], capfd, caplog,
-                    "security.protocol SASL_PLAINTEXT, sasl.mechanism PLAIN")
+                    "security.protocol SASL_PLAINTEXT, sasl.mechanism PLAIN", live_with=plain(secure_broker))
 
 
 @pytest.mark.e2e

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dag_module import step_states
-
 import json
 
 import pytest
 
 from devtools.cli import run_dag
 from devtools.spark_cluster import LocalSparkCluster
+from dag_module import step_states
 
 pytestmark = [pytest.mark.e2e, pytest.mark.spark]
 

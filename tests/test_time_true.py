@@ -4,8 +4,6 @@ Both must validate byte for byte against the expected files the reference wrote 
 
 from __future__ import annotations
 
-from dag_module import step_states
-
 import json
 from datetime import datetime, timezone
 
@@ -15,6 +13,7 @@ from devtools import generate
 from devtools.cli import run_dag
 from include.contract import TIME_SHIFT_NOW, TOPICS
 from include.paths import DATA_DIR
+from dag_module import step_states
 
 pytestmark = pytest.mark.e2e
 
