@@ -299,7 +299,7 @@ def test_spark_driver_killed_mid_job_retries_to_identical_output(tmp_path, real_
     assert seen and all(s == wanted for s in seen), [len(s) for s in seen]  # never partial, never other
     # nothing left behind by the killed try (no temporary files beside the outputs)
     assert sorted(p.name for p in out.iterdir()) == ["cpu_mem.csv", "manifest.json", "report.html",
-                                                     "validation.json"]
+                                                     "send_log.json", "validation.json"]
 
 
 def test_malformed_or_missing_expected_file_fails_validation_clearly(tmp_path, real_data, airflow_db,
