@@ -42,6 +42,10 @@ Then **validate_output**: both files are compared with `expected_path` / `expect
 result is in `<output_dir>/validation.json` (with alert latency and the late-data verdict in live mode), a
 readable `<output_dir>/report.html` (with plots) and XCom, and the task fails on any difference. The
 "Replay validation" page lists every run's result.
+
+A run that fails (any task, after its retries) or fails validation sends a notice, and so does a run that passes
+after a failed one ("recovered"): by e-mail through the connection `replay_email` and as a JSON POST through
+`replay_webhook`, each only when its connection exists (README, Notices).
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOpe
 from airflow.sdk import Asset, CronTriggerTimetable, TriggerRule, dag, task
 
 from include.contract import MODE_LIVE
+from include.notices import ReplayNotifier
 
 from include.params import replay_params
 from include.spark_submit import SPARK_JOB, SPARK_KAFKA_JARS, submit_conf
@@ -92,6 +97,9 @@ VALIDATED_OUTPUT = Asset(name="metrics_replay_validated_output", uri="file:///me
         "retry_delay": timedelta(seconds=10),
         "retry_exponential_backoff": True,
         "max_retry_delay": timedelta(minutes=5),
+        # A notice (connections replay_email, replay_webhook) when a task has failed its last try: one per failed
+        # run, since every task after it is upstream_failed. include/notices.py.
+        "on_failure_callback": ReplayNotifier(on="failure"),
     },
     tags=["replay", "kafka", "spark", "validation"],
     params=replay_params(),
@@ -171,7 +179,9 @@ def metrics_replay():
 
     # A difference is not transient: no retries. The summary reaches XCom (key "validation_summary") on
     # success and on failure. It runs after whichever path ran.
-    @task(retries=0, outlets=[VALIDATED_OUTPUT], trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
+    # Its success is the run's: a "recovered" notice when the run before failed.
+    @task(retries=0, outlets=[VALIDATED_OUTPUT], trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,
+          on_success_callback=ReplayNotifier(on="success"))
     def validate_output(params: dict | None = None, run_id: str | None = None, dag_run=None, ti=None) -> dict:
         from include import replay
         from include.paths import output_dir_for

@@ -34,6 +34,8 @@ from devtools.kafka import DEFAULT_PORT, BrokerStartError, LocalBroker
 from include import contract as c
 from include.contract import LATENCY_KEY, REPORT_FILE, VALIDATION_FILE
 from include.dataset import CHECK_ERRORS
+# What a person reads of a task's error and of validation.json; the notices (include/notices.py) say it alike.
+from include.formatting import ERROR_WIDTH, error_text, one_line, part_line  # noqa: F401 (ERROR_WIDTH: tests)
 from include.paths import PROJECT_ROOT, output_dir_for
 from include.validation import ValidationFileError, read_record
 
@@ -42,7 +44,6 @@ DAG_FILE = PROJECT_ROOT / "dags" / "metrics_replay.py"
 # human cadence (include.producer.PROGRESS_EVERY_S).
 PROGRESS_LOGGERS = ("include.producer",)
 TASK_COLUMN = 16  # task ids are padded to this width so states line up
-ERROR_WIDTH = 240  # an error line longer than this is cut; the log file has it whole
 
 
 def load_dag(path: Path = DAG_FILE):
@@ -69,20 +70,6 @@ def seconds_text(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 120 else f"{int(seconds // 60)} min {seconds % 60:04.1f} s"
 
 
-def one_line(text: str, width: int = ERROR_WIDTH) -> str:
-    """The first non-empty line of ``text``, cut to ``width`` characters."""
-    first = next((line.strip() for line in str(text).splitlines() if line.strip()), "")
-    return first if len(first) <= width else first[:width - 3] + "..."
-
-
-def error_text(error: BaseException | str | None) -> str:
-    if error is None:
-        return "no error was given; see the log"
-    if isinstance(error, BaseException):
-        return one_line(f"{type(error).__name__}: {error}")
-    return one_line(error)
-
-
 def task_line(at: datetime, task_id: str, what: str) -> str:
     """`20:28:13 produce_metrics  started` -- one line of a task's life, padded so columns line up."""
     return f"{at:%H:%M:%S} {task_id:<{TASK_COLUMN}} {what}"
@@ -107,19 +94,6 @@ def not_run_lines(states: Mapping[str, str]) -> list[str]:
     for task, state in states.items():
         by_state.setdefault(state, []).append(task)
     return [f"not run ({state}): {', '.join(tasks)}" for state, tasks in by_state.items()]
-
-
-def part_line(name: str, part: Mapping) -> str:
-    """One part of validation.json as a line: verdict and counts, only the columns that differ."""
-    status = str(part.get("status", "?"))
-    if status in ("pass", "fail", "explained"):  # compared parts ("explained": live run, late data allowed)
-        differing = {col: n for col, n in part["mismatches_per_column"].items() if n}
-        values = ("mismatched values: " + ", ".join(f"{col}={n}" for col, n in differing.items())
-                  if differing else "0 mismatched values")
-        return (f"  {name + ':':<10}{status.upper()}  {part['matching']} of {part['expected_rows']} expected "
-                f"rows match ({part['produced_rows']} produced, {part['missing']} missing, {part['extra']} extra, "
-                f"{values})")
-    return f"  {name + ':':<10}{status}: {part.get('reason', '')}"
 
 
 def validation_lines(record: Mapping, path: Path) -> list[str]:

@@ -49,6 +49,10 @@ TIME_SHIFT_NONE = "none"
 TIME_SHIFT_NOW = "now"
 TIME_SHIFTS = (TIME_SHIFT_NONE, TIME_SHIFT_NOW)
 
+# Where the Replay validation page (plugins/replay_validation.py) is mounted in Airflow's API server; a run's
+# report is at <prefix>/runs/<run folder>/report (the notices link to it).
+REPLAY_VALIDATION_URL_PREFIX = "/replay-validation"
+
 # Files of one run's output folder.
 MANIFEST_FILE = "manifest.json"
 CPU_MEM_FILE = "cpu_mem.csv"

@@ -1,15 +1,17 @@
-"""Number rounding and text as the seed's output has them (used by the reference implementation)."""
+"""Number rounding and text as the seed's output has them (used by the reference implementation); the one-line
+texts a person reads of a task's error and of a validation part (`make run`'s summary and the notices)."""
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 
 CENT = Decimal("0.01")
+ERROR_WIDTH = 240  # an error line longer than this is cut; the task log has it whole
 
 
 def round_half_up(value: float, places: Decimal = CENT) -> Decimal:
@@ -40,3 +42,30 @@ def csv_text(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     writer.writerow(header)
     writer.writerows(rows)
     return buf.getvalue()
+
+
+def one_line(text: str, width: int = ERROR_WIDTH) -> str:
+    """The first non-empty line of ``text``, cut to ``width`` characters."""
+    first = next((line.strip() for line in str(text).splitlines() if line.strip()), "")
+    return first if len(first) <= width else first[:width - 3] + "..."
+
+
+def error_text(error: BaseException | str | None) -> str:
+    if error is None:
+        return "no error was given; see the log"
+    if isinstance(error, BaseException):
+        return one_line(f"{type(error).__name__}: {error}")
+    return one_line(error)
+
+
+def part_line(name: str, part: Mapping) -> str:
+    """One part of validation.json as a line: verdict and counts, only the columns that differ."""
+    status = str(part.get("status", "?"))
+    if status in ("pass", "fail", "explained"):  # compared parts ("explained": live run, late data allowed)
+        differing = {col: n for col, n in part["mismatches_per_column"].items() if n}
+        values = ("mismatched values: " + ", ".join(f"{col}={n}" for col, n in differing.items())
+                  if differing else "0 mismatched values")
+        return (f"  {name + ':':<10}{status.upper()}  {part['matching']} of {part['expected_rows']} expected "
+                f"rows match ({part['produced_rows']} produced, {part['missing']} missing, {part['extra']} extra, "
+                f"{values})")
+    return f"  {name + ':':<10}{status}: {part.get('reason', '')}"

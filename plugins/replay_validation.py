@@ -17,11 +17,11 @@ from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessE
 from airflow.api_fastapi.core_api.security import requires_access_dag
 from airflow.plugins_manager import AirflowPlugin
 from include import reports
-from include.contract import REPORT_FILE
+from include.contract import REPLAY_VALIDATION_URL_PREFIX, REPORT_FILE
 from include.paths import OUTPUT_DIR
 
 DAG_ID = "metrics_replay"
-URL_PREFIX = "/replay-validation"
+URL_PREFIX = REPLAY_VALIDATION_URL_PREFIX
 
 # No route here carries a dag_id, so the DAG is named explicitly: requires_access_dag would otherwise look
 # for one in the path or query and, finding none, check access to DAGs in general rather than to this one.

@@ -185,3 +185,18 @@ def airflow_connections(monkeypatch, kafka_broker):
     for key, value in airflow_home.connection_env(kafka_broker.bootstrap).items():
         monkeypatch.setenv(key, value)
     return kafka_broker
+
+
+@pytest.fixture
+def notice_servers(monkeypatch):
+    """A real SMTP server (aiosmtpd) and a real HTTP server on 127.0.0.1 receiving the notices, with the connections
+    replay_email and replay_webhook pointing at them (tests/notice_servers.py), and Airflow's [api] base_url set,
+    for the links."""
+    from notice_servers import BASE_URL, NoticeServers
+
+    servers = NoticeServers().start()
+    for key, value in servers.connection_env().items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("AIRFLOW__API__BASE_URL", BASE_URL)
+    yield servers
+    servers.stop()

@@ -258,8 +258,9 @@ def test_run_prints_each_task_the_progress_and_the_summary_last(tmp_path, kafka_
 
 
 @pytest.mark.e2e
-def test_failed_run_names_the_task_its_error_and_the_log(tmp_path, kafka_broker, airflow_db):
-    """slide > window: check_broker fails at once (no retries), nothing after it runs, and exit status 1."""
+def test_failed_run_names_the_task_its_error_and_the_log(tmp_path, kafka_broker, airflow_db, notice_servers):
+    """slide > window: check_broker fails at once (no retries), nothing after it runs, and exit status 1. `make run`
+    sends the failure notice too (the connections in its environment), said in the log file, not on the terminal."""
     out = tmp_path / "rejected"
     done = run_cli({"output_dir": str(out), "slide_seconds": 40}, kafka_broker, airflow_db, tmp_path)
     lines = done.stdout.splitlines()
@@ -279,3 +280,8 @@ def test_failed_run_names_the_task_its_error_and_the_log(tmp_path, kafka_broker,
         f"validation: none ({out / 'validation.json'} was not written)",
         f"output: none ({out} was not created)"]
     assert "params rejected" in log.read_text()
+    [post] = notice_servers.posts
+    assert len(notice_servers.mails) == 1
+    assert (post.body["kind"], post.body["task_id"]) == ("failed", "check_broker")
+    assert post.body["error"] == lines[7].removeprefix("failed: check_broker: ")
+    assert "Sent the failed notice of run" in log.read_text()

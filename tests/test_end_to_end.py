@@ -8,17 +8,41 @@ import pytest
 
 from devtools.cli import run_dag
 from dag_module import step_states
+from notice_servers import BASE_URL, SECRETS, WEBHOOK_ENDPOINT
+from secret_scan import SecretScan
 
 pytestmark = pytest.mark.e2e
 
 ORDER = ["check_broker", "ensure_topics", "produce_metrics", "window_metrics", "validate_output"]
 
 
-def test_real_day_replays_byte_identical(tmp_path, real_data, airflow_db, airflow_connections):
+def test_real_day_replays_byte_identical(tmp_path, real_data, airflow_db, airflow_connections, notice_servers,
+                                         monkeypatch, capfd, caplog):
+    """The recorded day replays byte-identical. It follows a run that failed (refused params, the cheapest failure),
+    so its success sends the "recovered" notice naming that run: by webhook, while the mail server is down (the
+    connection points at a closed port), which does not fail the run and is one warning in its log."""
+    from devtools.kafka import free_port
+
     dataset, expected = real_data
+    failed, _ = run_dag({"output_dir": str(tmp_path / "failed"), "seconds_per_group": 0, "slide_seconds": 40})
+    assert str(failed.state) == "failed"
+    assert [p.body["kind"] for p in notice_servers.posts] == ["failed"] and len(notice_servers.mails) == 1
+    monkeypatch.setenv("AIRFLOW_CONN_REPLAY_EMAIL", notice_servers.connection_env(smtp_port=free_port())[
+        "AIRFLOW_CONN_REPLAY_EMAIL"])
     out = tmp_path / "real run"  # a space in the path, like the seed's expected file name
-    dr, out_dir = run_dag({"dataset_path": str(dataset), "expected_path": str(expected),
-                           "output_dir": str(out), "seconds_per_group": 0, "partitions": 2})
+    with SecretScan(SECRETS, marker=str(out)) as scan:
+        dr, out_dir = run_dag({"dataset_path": str(dataset), "expected_path": str(expected),
+                               "output_dir": str(out), "seconds_per_group": 0, "partitions": 2})
+    logged = scan.check(capfd, caplog, output_dir=out, texts=notice_servers.texts(),
+                        expect=["Sent the recovered notice", "Could not send the recovered notice"])
+    assert "by e-mail (connection 'replay_email'): failed: ConnectionRefusedError" in logged
+    recovered = notice_servers.posts[-1].body
+    assert len(notice_servers.posts) == 2 and len(notice_servers.mails) == 1  # the mail server was down
+    assert (recovered["kind"], recovered["run_id"], recovered["previous_run_id"]) == ("recovered", dr.run_id,
+                                                                                       failed.run_id)
+    assert recovered["dataset"] == str(dataset)
+    assert recovered["validation"]["cpu_mem"]["matching"] == 14_400
+    assert recovered["links"]["report"] == f"{BASE_URL}/replay-validation/runs/real%20run/report"
     states = step_states(dr)
     assert states == {t: "success" for t in ORDER}, states
     assert str(dr.state) == "success"
@@ -81,8 +105,10 @@ def test_a_recording_with_every_quirk_replays_byte_identical_to_the_clean_one(tm
                for text in sources) and all(text.count("Column 'region' of") <= 1 for text in sources)
 
 
-def test_wrong_expected_file_fails_validate_output(tmp_path, real_data, airflow_db, airflow_connections):
-    """A different expected file (other thresholds) must fail validation, with the differences counted."""
+def test_wrong_expected_file_fails_validate_output(tmp_path, real_data, airflow_db, airflow_connections,
+                                                  notice_servers, capfd, caplog):
+    """A different expected file (other thresholds) must fail validation, with the differences counted; the
+    validation-failure notice carries the counts, the first mismatches and the links, and no secret."""
     dataset, _ = real_data
     from devtools import reference
     from include import dataset as ds_mod
@@ -93,23 +119,57 @@ def test_wrong_expected_file_fails_validate_output(tmp_path, real_data, airflow_
     rows = reference.cpu_mem_rows(ds_mod.load(dataset), reference.WindowSpec(), 70.0, 89.36)
     other.write_text(csv_text(CPU_MEM_HEADER, rows))
     out = tmp_path / "run"
-    dr, _ = run_dag({"dataset_path": str(dataset), "expected_path": str(other), "output_dir": str(out),
-                     "seconds_per_group": 0})
+    with SecretScan(SECRETS, marker=str(out)) as scan:
+        dr, _ = run_dag({"dataset_path": str(dataset), "expected_path": str(other), "output_dir": str(out),
+                         "seconds_per_group": 0})
     states = step_states(dr)
     assert states["window_metrics"] == "success"
     assert states["validate_output"] == "failed"
     report = json.loads((out / "validation.json").read_text())
     assert report["passed"] is False
-    assert report["cpu_mem"]["mismatches_per_column"]["alert"] > 0
+    alerts = report["cpu_mem"]["mismatches_per_column"]["alert"]
+    assert alerts > 0
     assert report["cpu_mem"]["mismatches_per_column"]["avg_cpu"] == 0
 
+    scan.check(capfd, caplog, output_dir=out, texts=notice_servers.texts(), expect=["Sent the validation_failed notice"])
+    [mail], [post] = notice_servers.mails, notice_servers.posts
+    notice = post.body
+    assert (notice["kind"], notice["run_id"], notice["task_id"]) == ("validation_failed", dr.run_id, "validate_output")
+    assert notice["dataset"] == str(dataset) and notice["mismatch_total"] == alerts
+    assert notice["validation"]["cpu_mem"]["mismatches_per_column"]["alert"] == alerts
+    first = report["cpu_mem"]["first_mismatches"][0]
+    line = f"cpu_mem {' / '.join(first['key'])} alert: expected {first['expected']!r}, produced {first['produced']!r}"
+    assert notice["first_mismatches"][0] == line
+    assert notice["links"]["report"] == f"{BASE_URL}/replay-validation/runs/run/report"
+    assert notice["links"]["task_log"].startswith(f"{BASE_URL}/dags/metrics_replay/runs/")
+    assert notice["links"]["task_log"].endswith("/tasks/validate_output?try_number=1")
+    assert mail.subject == f"[metrics_replay] run {dr.run_id}: validation FAILED"
+    assert line.replace("'", "&#x27;") in mail.body and f"mismatched values: alert={alerts}" in mail.body
 
-def test_impossible_params_stop_the_run_before_kafka(tmp_path, airflow_db, airflow_connections):
-    """slide > window is refused by check_broker's first step, without retries; nothing later runs."""
+
+def test_impossible_params_stop_the_run_before_kafka(tmp_path, airflow_db, airflow_connections, notice_servers,
+                                                     capfd, caplog):
+    """slide > window is refused by check_broker's first step, without retries; nothing later runs. One failure
+    notice goes out by mail and by webhook, naming the task and its error, with no secret."""
     out = tmp_path / "rejected"
-    dr, _ = run_dag({"output_dir": str(out), "seconds_per_group": 0, "slide_seconds": 40})
+    with SecretScan(SECRETS, marker=str(out)) as scan:
+        dr, _ = run_dag({"output_dir": str(out), "seconds_per_group": 0, "slide_seconds": 40})
     states = step_states(dr)
     assert states["check_broker"] == "failed"
     assert all(states[t] == "upstream_failed" for t in ORDER[1:]), states
     assert str(dr.state) == "failed"
     assert not out.exists()  # nothing produced, nothing written
+
+    scan.check(capfd, caplog, texts=notice_servers.texts(), expect=["Sent the failed notice"])
+    [mail], [post] = notice_servers.mails, notice_servers.posts
+    notice = post.body
+    assert post.path == WEBHOOK_ENDPOINT
+    assert (notice["kind"], notice["run_id"], notice["task_id"], notice["try_number"]) == (
+        "failed", dr.run_id, "check_broker", 1)
+    assert notice["error"].startswith("AirflowFailException: params rejected: ") and "slide_seconds" in notice["error"]
+    assert notice["dataset"] == "data/metrics.csv"
+    assert notice["links"]["report"] == f"{BASE_URL}/replay-validation/"  # no report: the page
+    assert notice["links"]["task_log"].endswith("/tasks/check_broker?try_number=1")
+    assert notice["text"].startswith(f"metrics_replay run {dr.run_id} failed: task check_broker (try 1) failed.")
+    assert mail.subject == f"[metrics_replay] run {dr.run_id} FAILED at check_broker"
+    assert "params rejected" in mail.body and notice["links"]["task_log"].replace("&", "&amp;") in mail.body

@@ -126,8 +126,9 @@ def outage(broker: LocalBroker, events: dict, back_when) -> threading.Thread:
     return in_background(chaos)
 
 
-def test_broker_down_at_start(tmp_path, airflow_db, monkeypatch, capfd, quick_retries):
-    """check_broker fails each try within 15 s, retries as default_args say, and no later task runs."""
+def test_broker_down_at_start(tmp_path, airflow_db, monkeypatch, capfd, quick_retries, notice_servers):
+    """check_broker fails each try within 15 s, retries as default_args say, and no later task runs. One failure
+    notice goes out, after the last try, naming the address."""
     address = f"127.0.0.1:{free_port()}"
     use_kafka(monkeypatch, address)
     out = tmp_path / "dead-broker"
@@ -145,6 +146,11 @@ def test_broker_down_at_start(tmp_path, airflow_db, monkeypatch, capfd, quick_re
     said = re.findall(rf"Kafka broker of connection 'kafka_default' at {re.escape(address)} did not answer "
                       r"within ([\d.]+) s", logged.out + logged.err)
     assert len(said) >= 3 and all(float(s) <= 15 for s in said), said  # each try says it, naming both
+    # one notice per channel, sent by the third try's failure (the first two were retried, not failures)
+    assert len(notice_servers.mails) == 1 and [p.body["try_number"] for p in notice_servers.posts] == [3]
+    notice = notice_servers.posts[0].body
+    assert (notice["kind"], notice["task_id"], notice["run_id"]) == ("failed", "check_broker", dr.run_id)
+    assert f"Kafka broker of connection 'kafka_default' at {address} did not answer" in notice["error"]
 
 
 def test_broker_killed_mid_produce_and_restarted(tmp_path, real_data, airflow_db, own_broker, monkeypatch):
@@ -303,9 +309,20 @@ def test_spark_driver_killed_mid_job_retries_to_identical_output(tmp_path, real_
 
 
 def test_malformed_or_missing_expected_file_fails_validation_clearly(tmp_path, real_data, airflow_db,
-                                                                    airflow_connections, capfd):
+                                                                    airflow_connections, capfd, caplog, monkeypatch,
+                                                                    request):
     """validate_output fails at once with a message naming the file and line, and says so in
-    validation.json; a file that vanished after the run started is named as missing."""
+    validation.json; a file that vanished after the run started is named as missing. With no connection
+    replay_email or replay_webhook, neither failed run sends a notice (the notice servers, running, receive
+    nothing), and each channel is said to be off once."""
+    from include import notices
+    from notice_servers import NoticeServers
+
+    for conn in ("AIRFLOW_CONN_REPLAY_EMAIL", "AIRFLOW_CONN_REPLAY_WEBHOOK"):
+        monkeypatch.delenv(conn, raising=False)
+    monkeypatch.setattr(notices, "said_off", set())  # this process may have said it for an earlier test
+    servers = NoticeServers().start()
+    request.addfinalizer(servers.stop)
     dataset, expected = real_data
     bad = tmp_path / "expected bad.csv"
     lines = expected.read_text().splitlines(keepends=True)
@@ -336,3 +353,10 @@ def test_malformed_or_missing_expected_file_fails_validation_clearly(tmp_path, r
     assert states(dr)["validate_output"] == "failed"
     report = json.loads((out2 / "validation.json").read_text())
     assert report["error"] == f"cannot validate {out2}: {vanishing}: no such file"
+    assert servers.mails == [] and servers.posts == []
+    later = capfd.readouterr()
+    # Task logs reach stdout or the log records depending on how this worker's logging was set up first.
+    sources = [logged.out + logged.err + later.out + later.err, caplog.text]
+    for channel, conn in (("e-mail", "replay_email"), ("webhook", "replay_webhook")):
+        off = f"Notices by {channel} are off: there is no Airflow connection '{conn}'"
+        assert any(text.count(off) == 1 for text in sources) and all(text.count(off) <= 1 for text in sources), off
