@@ -11,7 +11,7 @@ export PYSPARK_PYTHON := $(BIN)/python
 # Local runs stay on loopback (Spark would otherwise pick the first interface address).
 export SPARK_LOCAL_IP ?= 127.0.0.1
 .PHONY: setup setup-test system-deps test-system-deps venv venv-test jars run up down test test-unit broker-start \
-	broker-stop broker-status clean reference bench bench-compressed check-dataset
+	broker-stop broker-status clean reference bench bench-compressed bench-history check-dataset
 
 # What running needs. `make test` adds the test tools (setup-test).
 setup: system-deps venv jars
@@ -84,6 +84,11 @@ bench: setup-test
 # no broker. Results in bench/results/compressed.json and .md.
 bench-compressed: setup-test
 	$(BIN)/python -m bench.compressed
+
+# Row 8 of the bench alone: the Replay validation page over 2,000 synthetic run folders (page 1, a filtered page,
+# the JSON API). Results in bench/results/history.json and .md.
+bench-history: setup-test
+	$(BIN)/python -m bench.history
 
 # The unit set only (conftest marks every test without a service marker `unit`), ~10 s.
 test-unit: setup-test

@@ -115,4 +115,8 @@ def markdown(r: dict) -> str:
         from bench.compressed import markdown_rows
 
         lines.extend(markdown_rows(r["compressed"]))
+    if r.get("history"):
+        from bench.history import markdown_rows as history_rows
+
+        lines.extend(history_rows(r["history"]))
     return "\n".join(lines) + "\n"

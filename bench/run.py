@@ -2,7 +2,8 @@
 
 Every comparison runs side by side in one invocation on one broker and is reported as a ratio, because a
 2-core machine is noisy. Row 6 (bench/compressed.py, also on its own: ``make bench-compressed``) reads the
-largest day compressed against plain. Every run checks its output: produce runs must have every message acknowledged,
+largest day compressed against plain; row 8 (bench/history.py, also on its own: ``make bench-history``) serves the
+Replay validation page over 2,000 run folders. Every run checks its output: produce runs must have every message acknowledged,
 Spark and pandas outputs must be byte-identical to the reference implementation's, and the end-to-end
 DAG run must validate (byte-identical to the team's expected file).
 
@@ -28,6 +29,7 @@ from pathlib import Path
 
 from bench import datasets, kafka_perf, spark_runs
 from bench.compressed import bench_compressed
+from bench.history import bench_history
 from bench.common import MIB, PYTHON, RESULTS_DIR, WORK_DIR, child_env, last_json_line, run_measured
 from bench.report import markdown
 from devtools.kafka import LocalBroker, free_port
@@ -270,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=2, help="interleaved rounds of ours vs ProducerPerformance")
     p.add_argument("--out", type=Path, default=RESULTS_DIR / "latest.json")
     p.add_argument("--skip", default="",
-                   help="comma list of parts to leave out: producer,pacing,speed,spark,e2e,live,compressed")
+                   help="comma list of parts to leave out: producer,pacing,speed,spark,e2e,live,compressed,history")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
@@ -322,6 +324,8 @@ def main(argv: list[str] | None = None) -> int:
             results["live"] = bench_live(broker.bootstrap, work)
         if "compressed" not in skip:  # no broker needed; the largest size (100x by default)
             results["compressed"] = bench_compressed(max(sizes))
+        if "history" not in skip:  # the Replay validation page over 2,000 run folders; files only
+            results["history"] = bench_history()
     finally:
         broker.stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -38,7 +38,8 @@ Live mode (the same outputs, from a Spark Structured Streaming job that reads wh
    The job writes cpu_mem.csv and net_disk.csv when every acknowledged record is read and every window final.
    A killed job is resumed from its checkpoints by this task's retry.
 
-Then **validate_output**: both files are compared with `expected_path` / `expected_net_disk_path`; the
+Then **validate_output**: both files are compared with `expected_path` / `expected_net_disk_path` (numbers
+exactly, or within the absolute `tolerance`, such windows counted apart); the
 result is in `<output_dir>/validation.json` (with alert latency and the late-data verdict in live mode), a
 readable `<output_dir>/report.html` (with plots) and XCom, and the task fails on any difference. The
 "Replay validation" page lists every run's result.
@@ -193,7 +194,8 @@ def metrics_replay():
                                       mode=ti.xcom_pull(task_ids="choose_mode", key="mode"),
                                       watermark_seconds=params["watermark_seconds"],
                                       window_seconds=params["window_seconds"],
-                                      allow_late_drops=params["allow_late_drops"])
+                                      allow_late_drops=params["allow_late_drops"],
+                                      tolerance=params["tolerance"], dataset_path=params["dataset_path"])
 
     mode = choose_mode()
     check_broker() >> ensure_topics() >> mode

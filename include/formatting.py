@@ -65,7 +65,9 @@ def part_line(name: str, part: Mapping) -> str:
         differing = {col: n for col, n in part["mismatches_per_column"].items() if n}
         values = ("mismatched values: " + ", ".join(f"{col}={n}" for col, n in differing.items())
                   if differing else "0 mismatched values")
+        tolerated = (f", {part['within_tolerance']} more within tolerance" if part.get("within_tolerance")
+                     else "")
         return (f"  {name + ':':<10}{status.upper()}  {part['matching']} of {part['expected_rows']} expected "
-                f"rows match ({part['produced_rows']} produced, {part['missing']} missing, {part['extra']} extra, "
-                f"{values})")
+                f"rows match{tolerated} ({part['produced_rows']} produced, {part['missing']} missing, "
+                f"{part['extra']} extra, {values})")
     return f"  {name + ':':<10}{status}: {part.get('reason', '')}"

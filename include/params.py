@@ -89,6 +89,12 @@ def replay_params() -> dict[str, Param]:
             False, type="boolean", title="Allow late drops",
             description="Live mode: pass when every difference from the expected output is explained by a "
                         "sample sent later than the watermark allows. Off: any difference fails."),
+        "tolerance": Param(
+            0.0, type="number", minimum=0, title="Tolerance (absolute, numeric columns)",
+            description="Validation: a number of the output (avg_cpu, avg_mem, max_net_in, max_disk_io) may differ "
+                        "from the expected one by at most this much and still pass; such windows are counted "
+                        "apart in validation.json and shown in the report, never hidden. Alert texts must always "
+                        "match. 0: exact, as the files are written (two decimals)."),
         "cpu_threshold": Param(c.CPU_THRESHOLD, type="number", minimum=0, maximum=100, title="CPU alert threshold (%)",
                                description="A window alerts when avg_cpu >= this."),
         "mem_threshold": Param(c.MEM_THRESHOLD, type="number", minimum=0, maximum=100, title="Memory alert threshold (%)",
@@ -129,6 +135,9 @@ def check(params: dict) -> None:
         raise ParamError(f"time_shift ({params['time_shift']!r}) is not one of {', '.join(c.TIME_SHIFTS)}")
     if params.get("mode", c.MODE_BATCH) not in c.MODES:
         raise ParamError(f"mode ({params['mode']!r}) is not one of {', '.join(c.MODES)}")
+    tolerance = params.get("tolerance", 0.0)
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not 0 <= tolerance < float("inf"):
+        raise ParamError(f"tolerance ({tolerance!r}) is not a number >= 0 (0: exact)")
     fraction = params.get("late_fraction", 0.0)
     if not 0 <= fraction <= 1:
         raise ParamError(f"late_fraction ({fraction}) is not between 0 and 1")

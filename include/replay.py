@@ -183,9 +183,12 @@ def produce_metrics(conn_id: str, dataset_path: str, output_dir: str | None, run
 def validate_output(output_dir: str, expected_path: str, expected_net_disk_path: str | None, run_id: str,
                     cpu_threshold: float, mem_threshold: float, run_started: datetime | None = None,
                     publish=None, mode: str = MODE_BATCH, watermark_seconds: int = WATERMARK_SECONDS,
-                    window_seconds: int = WINDOW_SECONDS, allow_late_drops: bool = False) -> dict:
+                    window_seconds: int = WINDOW_SECONDS, allow_late_drops: bool = False, tolerance: float = 0.0,
+                    dataset_path: str | None = None) -> dict:
     """Compare cpu_mem.csv (and net_disk.csv) with the expected files; write validation.json and report.html;
     raise on a difference. The NET/DISK part is "not applicable" when the dataset has no such columns.
+    ``tolerance`` (absolute, numeric columns) lets numbers differ that much, counted apart; ``dataset_path``
+    (the param as given) and ``mode`` go into validation.json for the Replay validation page.
 
     Live ``mode`` adds the alert latency and the late-data check (include.validation.add_live): a run with
     differences then passes only when late data beyond the watermark explains every one of them and
@@ -198,7 +201,8 @@ def validate_output(output_dir: str, expected_path: str, expected_net_disk_path:
     def about() -> dict:
         now = datetime.now(timezone.utc)
         return {"run_id": run_id, "validated_at": now.isoformat(timespec="seconds"),
-                "duration_seconds": (now - run_started).total_seconds() if run_started else None}
+                "duration_seconds": (now - run_started).total_seconds() if run_started else None,
+                "dataset": dataset_path, "mode": mode or MODE_BATCH}
 
     out = confined(output_dir, "output_dir", "output")
     manifest = Manifest.read(out / MANIFEST_FILE)
@@ -206,9 +210,10 @@ def validate_output(output_dir: str, expected_path: str, expected_net_disk_path:
         expected = confined(expected_path, "expected_path", "data")
         expected_nd = (confined(expected_net_disk_path, "expected_net_disk_path", "data")
                        if expected_net_disk_path else None)
-        log.info("Validating %s against %s%s", out, expected,
-                 f" and {expected_nd}" if manifest.has_net_disk else " (no NET/DISK columns in the dataset)")
-        result = validation.validate_run(out, expected, expected_nd, manifest.has_net_disk)
+        log.info("Validating %s against %s%s, %s", out, expected,
+                 f" and {expected_nd}" if manifest.has_net_disk else " (no NET/DISK columns in the dataset)",
+                 f"numbers within +/-{tolerance:g} tolerated (counted apart)" if tolerance else "exactly")
+        result = validation.validate_run(out, expected, expected_nd, manifest.has_net_disk, tolerance)
         latencies = None
         if mode == MODE_LIVE:
             latencies = validation.add_live(
@@ -231,6 +236,9 @@ def validate_output(output_dir: str, expected_path: str, expected_net_disk_path:
         for m in report.first_mismatches:
             log.info("%s mismatch %s %s: expected %r, produced %r", part, "/".join(m.key), m.column, m.expected,
                      m.produced)
+        for m in report.first_within_tolerance:
+            log.info("%s within tolerance %s %s: expected %r, produced %r", part, "/".join(m.key), m.column,
+                     m.expected, m.produced)
         for key in report.first_missing:
             log.info("%s missing window %s", part, "/".join(key))
         for key in report.first_extra:

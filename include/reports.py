@@ -3,14 +3,14 @@
 Plots are Plotly figures with plotly.js embedded once, so the file opens anywhere without a network.
 Per server: avg_cpu and avg_mem over time with the thresholds drawn and alert windows marked; and an
 overview of all servers as small multiples. A live run adds its late-data counts and its alert latency: the
-figures and a plot of each alert's latency against when its window became ready.
+figures and a plot of each alert's latency against when its window became ready. A run with a tolerance says
+so, with the windows that passed only within it and a table of the first such numbers.
 """
 
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 
 import pandas as pd
@@ -18,11 +18,9 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from include.alerts import parse_utc
-from include.contract import REPORT_FILE, VALIDATION_FILE
 from include.latency import AlertLatency, Figures, LatencySummary, plot_points
 from include.paths import write_atomically
-from include.validation import (EXPLAINED, ComparedPart, ErrorPart, LateRecord, NotApplicablePart, Part,
-                                ValidationFileError, ValidationRecord, read_record)
+from include.validation import EXPLAINED, ComparedPart, LateRecord, Part, ValidationRecord
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:24px;color:#222}
@@ -54,10 +52,46 @@ def summary_table(validation: ValidationRecord) -> str:
         mism = ", ".join(f"{html.escape(c)}={n}" for c, n in p.mismatches_per_column.items())
         rows.append(f'<tr><td class="l">{part}</td><td class="l {cls}">{p.status.upper()}</td>'
                     f'<td>{p.expected_rows}</td><td>{p.produced_rows}</td><td>{p.matching}</td>'
+                    f'<td class="tolerated">{p.within_tolerance}</td>'
                     f'<td>{p.missing}</td><td>{p.extra}</td><td class="l">{mism}</td></tr>')
     head = ('<tr><th class="l">output</th><th class="l">status</th><th>expected</th><th>produced</th>'
-            '<th>matching</th><th>missing</th><th>extra</th><th class="l">mismatches per column</th></tr>')
-    return f"<table>{head}{''.join(rows)}</table>"
+            '<th>matching</th><th>within tolerance</th><th>missing</th><th>extra</th>'
+            '<th class="l">mismatches per column</th></tr>')
+    return f"<table>{head}{''.join(rows)}</table>" + tolerance_note(validation)
+
+
+def tolerance_note(validation: ValidationRecord) -> str:
+    """What the numbers were compared with, and how many windows passed only thanks to the tolerance."""
+    if not validation.tolerance:
+        return '<p class="tolerance">Numbers compared exactly (at two decimals, as the files are written).</p>'
+    within = sum(p.within_tolerance for _, p in _parts(validation) if isinstance(p, ComparedPart))
+    cells = ", ".join(f"{part} {html.escape(c)}={n}" for part, p in _parts(validation)
+                      if isinstance(p, ComparedPart) for c, n in p.within_tolerance_per_column.items() if n)
+    return (f'<p class="tolerance">Tolerance &plusmn;{validation.tolerance:g} (absolute, numeric columns): '
+            f'{within} window{" differs" if within == 1 else "s differ"} only within it and pass'
+            + (f" (cells: {cells}; the first are listed below)" if cells else "")
+            + ", counted apart from the matching ones.</p>")
+
+
+def tolerated_table(validation: ValidationRecord) -> str:
+    """The first numbers that differ within the tolerance, with the difference: never hidden."""
+    rows = []
+    for part, p in _parts(validation):
+        if not isinstance(p, ComparedPart):
+            continue
+        for m in p.first_within_tolerance:
+            try:
+                diff = f"{Decimal(m.produced) - Decimal(m.expected):+}"
+            except ArithmeticError:
+                diff = ""
+            rows.append(f'<tr><td class="l">{part}</td><td class="l">{html.escape(" / ".join(m.key))}</td>'
+                        f'<td class="l">{html.escape(m.column)}</td><td>{html.escape(m.expected)}</td>'
+                        f'<td>{html.escape(m.produced)}</td><td>{html.escape(diff)}</td></tr>')
+    if not rows:
+        return ""
+    head = ('<tr><th class="l">output</th><th class="l">window</th><th class="l">column</th><th>expected</th>'
+            '<th>produced</th><th>difference</th></tr>')
+    return f'<table class="within-tolerance">{head}{"".join(rows)}</table>'
 
 
 def mismatch_table(validation: ValidationRecord) -> str:
@@ -213,6 +247,8 @@ def render(validation: ValidationRecord, cpu_mem_csv: Path, run_id: str, cpu_thr
         if latencies and validation.latency.first_send_at:
             parts.append(figure(latency_figure(latencies, parse_utc(validation.latency.first_send_at))))
     parts += ["<h2>First mismatches</h2>", mismatch_table(validation)]
+    if tolerated_table(validation):
+        parts += ["<h2>First differences within tolerance</h2>", tolerated_table(validation)]
     if Path(cpu_mem_csv).is_file():
         df = _windows(cpu_mem_csv)
         parts.append("<h2>Overview</h2>")
@@ -230,91 +266,3 @@ def write(path: Path, validation: ValidationRecord, cpu_mem_csv: Path, run_id: s
           mem_threshold: float, latencies: list[AlertLatency] | None = None) -> Path:
     write_atomically(path, render(validation, cpu_mem_csv, run_id, cpu_threshold, mem_threshold, latencies))
     return path
-
-
-@dataclass
-class RunRow:
-    """One output folder on the runs page: its validation.json, or why that file could not be read."""
-
-    folder: str
-    has_report: bool
-    record: ValidationRecord | None  # None: the file is unreadable or malformed, ``problem`` says how
-    problem: str | None = None
-    # When it was validated (from the record), else when the file was last written: the page's order.
-    when: str = ""
-
-    @property
-    def run_id(self) -> str:
-        return (self.record.run_id if self.record else None) or self.folder
-
-    def to_json(self) -> dict:
-        """The row as the page's JSON API serves it."""
-        return {"folder": self.folder, "run_id": self.run_id, "has_report": self.has_report,
-                "problem": self.problem,
-                "validation": self.record.model_dump(mode="json", exclude_unset=True) if self.record else None}
-
-
-def list_runs(output_root: Path) -> list[RunRow]:
-    """Every replay under ``output_root`` that reached validation, newest first.
-
-    A validation.json that cannot be read or is malformed is listed too, with the reason: a run that
-    vanished from the page would look like a run that never happened."""
-    rows = []
-    for vfile in Path(output_root).glob(f"*/{VALIDATION_FILE}"):
-        folder = vfile.parent
-        has_report = (folder / REPORT_FILE).is_file()
-        try:
-            record = read_record(vfile)
-        except ValidationFileError as exc:
-            rows.append(RunRow(folder=folder.name, has_report=has_report, record=None, problem=str(exc),
-                               when=_modified(vfile)))
-            continue
-        rows.append(RunRow(folder=folder.name, has_report=has_report, record=record,
-                           when=record.validated_at or _modified(vfile)))
-    rows.sort(key=lambda r: (r.when, r.folder), reverse=True)
-    return rows
-
-
-def _modified(path: Path) -> str:
-    """The file's mtime in validated_at's format (UTC ISO 8601), so both sort together; "" when unknown."""
-    try:
-        return datetime.fromtimestamp(path.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
-    except OSError:
-        return ""
-
-
-def _counts(part: Part) -> str:
-    if isinstance(part, NotApplicablePart):
-        return "not applicable"
-    if isinstance(part, ErrorPart):
-        return f"not compared: {part.reason}"
-    return (f"{part.matching}/{part.expected_rows} matching, produced {part.produced_rows}, "
-            f"missing {part.missing}, extra {part.extra}")
-
-
-def _run_row(r: RunRow) -> str:
-    link = f'<a href="runs/{html.escape(r.folder)}/report">report</a>' if r.has_report else ""
-    if r.record is None:
-        # The folder stands in for the run id, which is in the file that could not be read.
-        return (f'<tr class="unreadable" data-folder="{html.escape(r.folder)}">'
-                f'<td class="l">{html.escape(r.folder)}</td><td class="l fail">UNREADABLE</td>'
-                f'<td colspan="4" class="l problem">{html.escape(r.problem or "")}</td>'
-                f'<td class="l"></td><td class="l">{link}</td></tr>')
-    v = r.record
-    verdict = '<span class="pass">PASS</span>' if v.passed else '<span class="fail">FAIL</span>'
-    duration = f"{v.duration_seconds:.0f} s" if v.duration_seconds is not None else ""
-    return (f'<tr data-run-id="{html.escape(r.run_id)}" data-folder="{html.escape(r.folder)}">'
-            f'<td class="l">{html.escape(r.run_id)}</td>'
-            f'<td class="l">{verdict}</td><td class="l cpu-mem">{html.escape(_counts(v.cpu_mem))}</td>'
-            f'<td class="l net-disk">{html.escape(_counts(v.net_disk))}</td><td>{duration}</td>'
-            f'<td class="l">{html.escape(v.validated_at or "")}</td><td class="l">{link}</td></tr>')
-
-
-def runs_page(runs: list[RunRow]) -> str:
-    """The plugin's "Replay validation" page: one row per run, linking to its report (relative links)."""
-    body = [_run_row(r) for r in runs]
-    table = ('<table><tr><th class="l">run</th><th class="l">result</th><th class="l">cpu_mem</th>'
-             '<th class="l">net_disk</th><th>duration</th><th class="l">validated at</th><th class="l"></th></tr>'
-             + "".join(body) + "</table>") if body else "<p>No replay has been validated yet.</p>"
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>Replay validation</title>"
-            f"<style>{STYLE}</style></head><body><h1>Replay validation</h1>{table}</body></html>\n")

@@ -4,6 +4,11 @@ Rows are matched on (server_id, window_start, window_end). Numbers must agree at
 alert text must agree exactly. The report counts expected, produced, matching, missing and extra rows
 and mismatches per column, and keeps the first mismatches for a person to read.
 
+A ``tolerance`` (absolute, numeric columns only; 0, the default, is exact) lets numbers differ by at most that
+much: such cells are counted apart (``within_tolerance``, per column, the first ones kept), never as matching
+and never hidden; a window whose only differences are within tolerance passes. A larger difference, or any
+difference of the alert text, is a mismatch as before.
+
 The result is handed on as validation.json, one typed model (``ValidationRecord``): validate_output writes
 it, and the Replay validation page, the report and the CLI read it back with ``read_record``.
 
@@ -63,7 +68,11 @@ class MismatchRecord(BaseModel):
 
 
 class ComparedPart(BaseModel):
-    """One output compared row by row: the counts and the first differences."""
+    """One output compared row by row: the counts and the first differences.
+
+    ``matching`` counts windows equal to the expected ones; ``within_tolerance`` those whose numbers differ,
+    but only within the run's tolerance (they pass, and are counted here rather than as matching). Records
+    written before tolerances existed lack the within-tolerance fields and ``alerts``: they read as 0 / None."""
 
     model_config = HANDOFF
 
@@ -78,6 +87,10 @@ class ComparedPart(BaseModel):
     first_mismatches: list[MismatchRecord]
     first_missing: list[list[str]]
     first_extra: list[list[str]]
+    within_tolerance: NonNegativeInt = 0
+    within_tolerance_per_column: dict[str, NonNegativeInt] = Field(default_factory=dict)
+    first_within_tolerance: list[MismatchRecord] = Field(default_factory=list)
+    alerts: NonNegativeInt | None = None  # produced rows with an alert (None: a record from before it was kept)
     passed: bool
     # "explained": it differs, but only in windows that late samples beyond the watermark explain, and the run
     # allows late drops (live mode).
@@ -88,6 +101,11 @@ class ComparedPart(BaseModel):
         if self.passed != (self.status in ("pass", EXPLAINED)):
             raise ValueError(f"status {self.status!r} contradicts passed={self.passed}")
         return self
+
+    @property
+    def differing(self) -> int:
+        """Windows that differ beyond the tolerance: mismatching or missing, and extra ones."""
+        return self.expected_rows - self.matching - self.within_tolerance + self.extra
 
 
 class NotApplicablePart(BaseModel):
@@ -172,6 +190,12 @@ class ValidationRecord(BaseModel):
     run_id: str | None = None
     validated_at: str | None = None  # ISO 8601, as written; kept as text so the file reads back unchanged
     duration_seconds: float | None = None
+    # The run's dataset_path param as given, and its mode: what the Replay validation page groups and filters
+    # runs by. None in records written before they were kept.
+    dataset: str | None = None
+    mode: str | None = None
+    # The absolute tolerance the numbers were compared with (0: exact); None in records from before it existed.
+    tolerance: float | None = Field(default=None, ge=0)
     passed: bool
     error: str | None = None
     cpu_mem: Part
@@ -225,19 +249,30 @@ class ValidationReport:
     first_mismatches: list[Mismatch] = field(default_factory=list)
     first_missing: list[tuple[str, ...]] = field(default_factory=list)
     first_extra: list[tuple[str, ...]] = field(default_factory=list)
-    # Every differing window (not only the first few): what late data is checked against in live mode.
+    # Every differing window (not only the first few): what late data is checked against in live mode. Windows
+    # that differ only within the tolerance are not in it: they pass.
     differing: list[tuple[DifferenceKind, tuple[str, ...]]] = field(default_factory=list)
+    tolerance: Decimal = Decimal(0)
+    within_tolerance: int = 0  # windows whose numbers differ, all within the tolerance, and nothing else
+    within_tolerance_per_column: dict[str, int] = field(default_factory=dict)  # cells
+    first_within_tolerance: list[Mismatch] = field(default_factory=list)
+    alerts: int = 0  # produced rows with an alert
 
     @property
     def passed(self) -> bool:
         return (self.missing == 0 and self.extra == 0 and not any(self.mismatches_per_column.values())
-                and self.matching == self.expected_rows)
+                and self.matching + self.within_tolerance == self.expected_rows)
 
     def summary(self, status: str | None = None) -> str:
         verdict = (status or ("pass" if self.passed else "fail")).upper()
         cols = ", ".join(f"{c}={n}" for c, n in self.mismatches_per_column.items()) or "none"
+        tolerated = ""
+        if self.tolerance or self.within_tolerance:
+            per_col = ", ".join(f"{c}={n}" for c, n in self.within_tolerance_per_column.items() if n)
+            tolerated = (f", within tolerance {self.within_tolerance} (+/-{self.tolerance}"
+                         + (f"; cells {per_col}" if per_col else "") + ")")
         return (f"{verdict}: expected {self.expected_rows} rows, produced {self.produced_rows}, "
-                f"matching {self.matching}, missing {self.missing}, extra {self.extra}, "
+                f"matching {self.matching}{tolerated}, missing {self.missing}, extra {self.extra}, "
                 f"mismatches per column: {cols}"
                 + (" (every differing window explained by late data; late drops allowed)"
                    if status == EXPLAINED else ""))
@@ -252,7 +287,11 @@ class ValidationReport:
             first_mismatches=[MismatchRecord(key=list(m.key), column=m.column, expected=m.expected,
                                              produced=m.produced) for m in self.first_mismatches],
             first_missing=[list(k) for k in self.first_missing], first_extra=[list(k) for k in self.first_extra],
-            passed=status in ("pass", EXPLAINED), status=status)
+            within_tolerance=self.within_tolerance,
+            within_tolerance_per_column=dict(self.within_tolerance_per_column),
+            first_within_tolerance=[MismatchRecord(key=list(m.key), column=m.column, expected=m.expected,
+                                                   produced=m.produced) for m in self.first_within_tolerance],
+            alerts=self.alerts, passed=status in ("pass", EXPLAINED), status=status)
 
 
 def read_rows(path: Path, header: tuple[str, ...]) -> dict[tuple[str, ...], dict[str, str]]:
@@ -285,22 +324,46 @@ def read_rows(path: Path, header: tuple[str, ...]) -> dict[tuple[str, ...], dict
     return rows
 
 
-def _same_number(expected: str, produced: str) -> bool:
+SAME, TOLERATED, DIFFERENT = "same", "tolerated", "different"
+
+
+def compare_number(expected: str, produced: str, tolerance: Decimal = Decimal(0)) -> str:
+    """SAME at two decimals (as the outputs are written), TOLERATED when the two differ by at most
+    ``tolerance`` (absolute; compared in decimal, so 0.01 off at a 0.01 tolerance is within it), else
+    DIFFERENT (also when ``produced`` is not a number)."""
     try:
-        return Decimal(expected).quantize(CENT) == Decimal(produced).quantize(CENT)
+        e, p = Decimal(expected).quantize(CENT), Decimal(produced).quantize(CENT)
     except InvalidOperation:
-        return False
+        return DIFFERENT
+    if e == p:
+        return SAME
+    return TOLERATED if tolerance and abs(e - p) <= tolerance else DIFFERENT
+
+
+def as_tolerance(tolerance: float | int | str | Decimal) -> Decimal:
+    """The tolerance param as a Decimal, from its shortest text (0.05 stays 0.05, not 0.05000000000000000277);
+    ValueError for a negative or non-finite one."""
+    value = Decimal(str(tolerance))
+    if not value.is_finite() or value < 0:
+        raise ValueError(f"tolerance ({tolerance!r}) is not a number >= 0")
+    return value
 
 
 def compare(expected_path: Path, produced_path: Path, header: tuple[str, ...],
-            numeric_columns: tuple[str, ...]) -> ValidationReport:
+            numeric_columns: tuple[str, ...], tolerance: float | Decimal = 0) -> ValidationReport:
+    """Every window of the two files compared (see the module docstring); ``tolerance`` is absolute and applies
+    to ``numeric_columns`` only."""
+    tol = as_tolerance(tolerance)
     expected = read_rows(expected_path, header)
     produced = read_rows(produced_path, header)
     _check_numbers(expected_path, expected, numeric_columns)
     value_columns = [c for c in header if c not in KEY]
+    text_columns = [c for c in value_columns if c not in numeric_columns]  # the alert
     report = ValidationReport(expected_path=str(expected_path), produced_path=str(produced_path),
                               expected_rows=len(expected), produced_rows=len(produced),
-                              mismatches_per_column={c: 0 for c in value_columns})
+                              mismatches_per_column={c: 0 for c in value_columns}, tolerance=tol,
+                              within_tolerance_per_column={c: 0 for c in numeric_columns},
+                              alerts=sum(1 for row in produced.values() if any(row[c] for c in text_columns)))
     for key, exp in expected.items():
         got = produced.get(key)
         if got is None:
@@ -309,17 +372,27 @@ def compare(expected_path: Path, produced_path: Path, header: tuple[str, ...],
             if len(report.first_missing) < FIRST_MISMATCHES:
                 report.first_missing.append(key)
             continue
-        ok = True
+        ok, tolerated = True, False
         for c in value_columns:
-            same = _same_number(exp[c], got[c]) if c in numeric_columns else exp[c] == got[c]
-            if not same:
+            verdict = (compare_number(exp[c], got[c], tol) if c in numeric_columns
+                       else SAME if exp[c] == got[c] else DIFFERENT)
+            if verdict == TOLERATED:
+                tolerated = True
+                report.within_tolerance_per_column[c] += 1
+                if len(report.first_within_tolerance) < FIRST_MISMATCHES:
+                    report.first_within_tolerance.append(Mismatch(key=key, column=c, expected=exp[c],
+                                                                  produced=got[c]))
+            elif verdict == DIFFERENT:
                 ok = False
                 report.mismatches_per_column[c] += 1
                 if len(report.first_mismatches) < FIRST_MISMATCHES:
                     report.first_mismatches.append(Mismatch(key=key, column=c, expected=exp[c], produced=got[c]))
-        report.matching += ok
         if not ok:
             report.differing.append(("mismatch", key))
+        elif tolerated:
+            report.within_tolerance += 1
+        else:
+            report.matching += 1
     for key in produced:
         if key not in expected:
             report.extra += 1
@@ -351,6 +424,7 @@ class RunValidation:
     net_disk: ValidationReport | None  # None: not applicable
     late: LateRecord | None = None
     latency: LatencySummary | None = None
+    tolerance: float = 0.0  # the absolute tolerance both outputs were compared with
 
     def status(self, name: str, report: ValidationReport) -> str:
         """pass (no difference), explained (differences, all explained by late data, and allowed), or fail."""
@@ -374,12 +448,12 @@ class RunValidation:
                              else f"{NOT_APPLICABLE.upper()}: {NO_NET_DISK}")}
 
     def record(self, about: dict | None = None) -> ValidationRecord:
-        """The typed validation.json; ``about`` holds run_id, validated_at and duration_seconds."""
+        """The typed validation.json; ``about`` holds run_id, validated_at, duration_seconds, dataset and mode."""
         net_disk = (self.net_disk.to_part(self.status("net_disk", self.net_disk)) if self.net_disk else
                     NotApplicablePart(status=NOT_APPLICABLE, reason=NO_NET_DISK))
         # Only a live run's sections are given: a batch run's file keeps exactly its keys.
         live = {k: v for k, v in (("late", self.late), ("latency", self.latency)) if v is not None}
-        return ValidationRecord(**(about or {}), passed=self.passed,
+        return ValidationRecord(**(about or {}), tolerance=self.tolerance, passed=self.passed,
                                 cpu_mem=self.cpu_mem.to_part(self.status("cpu_mem", self.cpu_mem)),
                                 net_disk=net_disk, **live)
 
@@ -399,15 +473,15 @@ def write_error(path: Path, message: str, about: dict | None = None) -> Path:
 
 
 def validate_run(output_dir: Path, expected_cpu_mem: Path, expected_net_disk: Path | None,
-                 has_net_disk: bool) -> RunValidation:
-    cpu_mem = compare(expected_cpu_mem, output_dir / CPU_MEM_FILE, CPU_MEM_HEADER, CPU_MEM_NUMERIC)
+                 has_net_disk: bool, tolerance: float = 0.0) -> RunValidation:
+    cpu_mem = compare(expected_cpu_mem, output_dir / CPU_MEM_FILE, CPU_MEM_HEADER, CPU_MEM_NUMERIC, tolerance)
     net_disk = None
     if has_net_disk:
         if expected_net_disk is None:
             raise ValidationInputError("the dataset has NET/DISK columns but no expected_net_disk_path was given")
         net_disk = compare(expected_net_disk, output_dir / NET_DISK_FILE, NET_DISK_HEADER,
-                           NET_DISK_NUMERIC)
-    return RunValidation(cpu_mem=cpu_mem, net_disk=net_disk)
+                           NET_DISK_NUMERIC, tolerance)
+    return RunValidation(cpu_mem=cpu_mem, net_disk=net_disk, tolerance=float(tolerance))
 
 
 # --- live runs: late data and alert latency ------------------------------------------------------------------

@@ -13,6 +13,9 @@ import re
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
+from urllib.parse import quote
+
 import pytest
 
 from devtools import generate, reference
@@ -149,6 +152,7 @@ def operator_run(ui, tmp_path_factory) -> dict:
         fill(dialog, "seconds_per_group", "0")
         fill(dialog, "cpu_threshold", "70")
         fill(dialog, "expected_path", str(expected))
+        fill(dialog, "tolerance", "0.01")  # the output is exact: nothing within it, but validation.json says it
         page.screenshot(path=str(SHOTS / "02-trigger-form.png"), full_page=True)
         dialog.get_by_role("button", name="Trigger").click()
 
@@ -167,6 +171,7 @@ def test_trigger_follow_and_read_the_result(ui, operator_run):
 
     run = operator_run
     assert run["conf"]["cpu_threshold"] == 70 and run["conf"]["seconds_per_group"] == 0
+    assert run["conf"]["tolerance"] == 0.01
     assert run["state"] == "success", run
     tok = token(ui, "operator")
     status, entry = api(ui, f"{RUNS}/{run['dag_run_id']}/taskInstances/validate_output/xcomEntries/"
@@ -203,6 +208,7 @@ def test_trigger_follow_and_read_the_result(ui, operator_run):
     folder = output_dir_for(None, run["dag_run_id"])
     report = json.loads((folder / "validation.json").read_text())
     assert report["run_id"] == run["dag_run_id"] and report["cpu_mem"]["matching"] == 14_400
+    assert report["tolerance"] == 0.01 and report["cpu_mem"]["within_tolerance"] == 0  # the form's tolerance
 
 
 def test_viewer_reads_runs_logs_and_reports_but_cannot_trigger_clear_or_change_connections(ui, operator_run):
@@ -238,6 +244,139 @@ def test_viewer_reads_runs_logs_and_reports_but_cannot_trigger_clear_or_change_c
     assert run_ids(ui, tok) == before  # nothing was triggered or cleared
     status, run = api(ui, f"{RUNS}/{run_id}", tok)
     assert status == 200 and run["state"] == "success" and run["end_date"] == operator_run["end_date"]
+
+
+def failed_record(folder: Path, run_id: str, dataset: str) -> None:
+    """A failed run's validation.json and report.html in ``folder``, as validate_output writes them: of a (tiny)
+    expected file's two windows, one's alert differs and the other's average by less than the 0.1 tolerance."""
+    from include import reports
+    from include.contract import CPU_MEM_HEADER, CPU_MEM_NUMERIC
+    from include.formatting import csv_text
+    from include.validation import RunValidation, compare
+
+    rows = [("server_1", "10:00:00", "10:00:30", "50.5", "60", ""), ("server_2", "10:00:00", "10:00:30", "81", "13",
+                                                                      "CPU spike suspected")]
+    (folder / "expected.csv").write_text(csv_text(CPU_MEM_HEADER, rows))
+    (folder / "cpu_mem.csv").write_text(csv_text(CPU_MEM_HEADER, [rows[0][:3] + ("50.55", "60", ""),
+                                                                  rows[1][:5] + ("",)]))
+    result = RunValidation(cpu_mem=compare(folder / "expected.csv", folder / "cpu_mem.csv", CPU_MEM_HEADER,
+                                           CPU_MEM_NUMERIC, 0.1), net_disk=None, tolerance=0.1)
+    result.write(folder / "validation.json", {"run_id": run_id, "validated_at": time.strftime("%Y-%m-%dT%H:%M:%S+00:00",
+                                                                                              time.gmtime()),
+                                              "duration_seconds": 31.0, "dataset": dataset, "mode": "batch"})
+    reports.write(folder / "report.html", result.record(), folder / "cpu_mem.csv", run_id, 80.07, 89.36)
+
+
+def test_replay_validation_page_filters_by_dataset_and_status_and_shows_trends(ui, operator_run):
+    """The Replay validation page on the running stack, in Chromium, as the viewer: runs from both output roots
+    (output/ and the temporary folder the tests allow), filtered with the page's form by dataset and status, each
+    dataset's summary and trend plots drawn by plotly.js, and each row's links to its report, its run in the grid
+    view and validate_output's log.
+
+    Beside the operator's passing run of the default dataset (its links followed), a failed run of another
+    dataset: its record, as validate_output writes it, in a folder of the second root (a real failing run would
+    cost this module another minute; the e2e tests show validate_output records dataset, mode and tolerance)."""
+    import shutil
+    import tempfile
+    from datetime import datetime, timedelta, timezone
+
+    from playwright.sync_api import sync_playwright
+
+    from include.paths import allowed_roots
+
+    out = Path(tempfile.mkdtemp(prefix="replay-history-"))  # directly in the second output root
+    assert [Path(r) for r in allowed_roots("output")][1] == out.parent
+    other_dataset, failed_id = "data/recordings/*.csv", f"manual__history-check-{time.time_ns()}"
+    failed_record(out, failed_id, other_dataset)
+    default = operator_run["conf"].get("dataset_path") or "data/metrics.csv"  # the form's default
+    run_id = operator_run["dag_run_id"]
+    try:
+        viewer = token(ui, "viewer")
+        status, runs = api(ui, f"/replay-validation/api/runs?dataset={quote(other_dataset)}&status=fail", viewer)
+        assert status == 200 and [r["run_id"] for r in runs] == [failed_id], runs
+        assert runs[0]["root"] == 1 and runs[0]["links"]["report"] == f"runs/{out.name}/report?root=1"
+        status, runs = api(ui, f"/replay-validation/api/runs?dataset={quote(default)}", viewer)
+        assert status == 200 and run_id in [r["run_id"] for r in runs]
+        assert {r["validation"]["dataset"] for r in runs} == {default}
+
+        with sync_playwright() as p:
+            browser, page = log_in(p, ui, "viewer")
+            page.goto(f"{ui.url}/replay-validation/")
+            form = page.locator("form.filters")
+            form.locator("select[name=dataset]").select_option(other_dataset)
+            form.locator("select[name=status]").select_option("fail")
+            form.get_by_role("button", name="Filter").click()
+            page.wait_for_url(lambda url: "/replay-validation/" in url and "status=fail" in url)
+            rows = page.locator("tr[data-run-id]")
+            assert rows.count() == 1 and rows.first.get_attribute("data-run-id") == failed_id
+            assert rows.first.get_attribute("data-dataset") == other_dataset
+            assert "FAIL" in rows.first.inner_text()
+            assert rows.first.locator("td.cpu-mem").inner_text() == (
+                "0/2 matching, 1 within tolerance, produced 2, missing 0, extra 0")
+            summary = page.locator("table.datasets tr[data-dataset]")
+            assert summary.count() == 1 and "0% (0/1)" in summary.first.locator("td.pass-rate").inner_text()
+            assert "FAIL" in summary.first.locator("td.latest-status").inner_text()
+            assert plotted(page, 1) == [1]
+            page.screenshot(path=str(SHOTS / "08-history-failed-filter.png"), full_page=True)
+            rows.first.get_by_role("link", name="report").click()
+            page.wait_for_url(lambda url: url.endswith(f"/replay-validation/runs/{out.name}/report?root=1"))
+            assert "FAIL" in page.locator("h1").inner_text() and failed_id in page.locator("h1").inner_text()
+            page.go_back()
+
+            # The default dataset's passing runs: the operator's among them, none failed, its plot over all its runs.
+            form.locator("select[name=dataset]").select_option(default)
+            form.locator("select[name=status]").select_option("pass")
+            form.get_by_role("button", name="Filter").click()
+            page.wait_for_url(lambda url: "status=pass" in url)
+            row = page.locator(f"tr[data-run-id='{run_id}']")
+            row.wait_for()
+            statuses = {r.get_attribute("data-status") for r in page.locator("tr[data-run-id]").all()}
+            datasets = {r.get_attribute("data-dataset") for r in page.locator("tr[data-run-id]").all()}
+            assert statuses == {"pass"} and datasets == {default}, (statuses, datasets)
+            runs_of_default = int(page.locator("table.datasets tr[data-dataset] td").nth(1).inner_text())
+            assert plotted(page, 1) == [runs_of_default] and runs_of_default >= 1
+            page.screenshot(path=str(SHOTS / "09-history-default-dataset.png"), full_page=True)
+
+            # Its links: the run in the grid view, validate_output's log (the report link is the older test's).
+            row.get_by_role("link", name="grid").click()
+            grid = f"{ui.url}/dags/metrics_replay/runs/{quote(run_id, safe='')}"
+            page.wait_for_url(lambda url: url.startswith(grid))
+            page.get_by_text(run_id).first.wait_for()
+            page.go_back()
+            row.get_by_role("link", name="log").click()
+            page.wait_for_url(lambda url: url.startswith(f"{grid}/tasks/validate_output"))
+            page.get_by_text("Validation passed").first.wait_for(timeout=60_000)
+            page.screenshot(path=str(SHOTS / "10-history-log-link.png"))
+            page.go_back()
+
+            # A date range that ends yesterday holds neither run.
+            yesterday = (datetime.now(timezone.utc) - timedelta(days=1)).date().isoformat()
+            form.locator("input[name=until]").fill(yesterday)
+            form.get_by_role("button", name="Filter").click()
+            page.wait_for_url(lambda url: f"until={yesterday}" in url)
+            assert page.locator(f"tr[data-run-id='{run_id}']").count() == 0
+            days = [r.locator("td").nth(8).inner_text()[:10] for r in page.locator("tr[data-run-id]").all()]
+            assert all(day <= yesterday for day in days), days
+            browser.close()
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def plotted(page, count: int) -> list[int]:
+    """The page's trend plots (``count`` of them), once plotly.js has drawn them: the points each one's first
+    series holds, which must be as many as its ``data-points`` (the dataset's runs)."""
+    plots = page.locator("div.trend")
+    assert plots.count() == count
+    points = []
+    for i in range(count):
+        plot = plots.nth(i)
+        plot.locator("svg.main-svg").first.wait_for()  # drawn
+        drawn = plot.evaluate("el => el.data.map(trace => trace.x.length)")
+        assert drawn and len(set(drawn)) == 1 and drawn[0] == int(plot.get_attribute("data-points")), drawn
+        assert plot.evaluate("el => el.data.map(trace => trace.name)")[:3] == ["duration", "differing",
+                                                                              "within tolerance"]
+        points.append(drawn[0])
+    return points
 
 
 def test_operator_may_not_change_connections(ui):

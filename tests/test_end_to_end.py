@@ -105,46 +105,91 @@ def test_a_recording_with_every_quirk_replays_byte_identical_to_the_clean_one(tm
                for text in sources) and all(text.count("Column 'region' of") <= 1 for text in sources)
 
 
+def nudged(rows: list[tuple[str, ...]], column: int, by: str, which: range) -> list[tuple[str, ...]]:
+    """``rows`` with the number in ``column`` moved by ``by`` in the rows ``which``."""
+    from decimal import Decimal
+
+    return [row[:column] + (str(Decimal(row[column]) + Decimal(by)),) + row[column + 1:] if i in which else row
+            for i, row in enumerate(rows)]
+
+
 def test_wrong_expected_file_fails_validate_output(tmp_path, real_data, airflow_db, airflow_connections,
                                                   notice_servers, capfd, caplog):
     """A different expected file (other thresholds) must fail validation, with the differences counted; the
-    validation-failure notice carries the counts, the first mismatches and the links, and no secret."""
-    dataset, _ = real_data
+    validation-failure notice carries the counts, the first mismatches and the links, and no secret.
+
+    The run has a tolerance of 0.05 (the param, through dag.test as `make run CONF=...` gives it), and the expected
+    file also has ten avg_cpu values 0.02 off (within it) and five avg_mem values 0.5 off (beyond it): the ten are
+    counted apart, the five are mismatches. Then the same output is validated again, as validate_output does,
+    against the team's file with ten values 0.02 off: it passes at 0.05 with the ten counted and shown, and fails
+    at tolerance 0 (exact)."""
+    dataset, team_expected = real_data
     from devtools import reference
     from include import dataset as ds_mod
+    from include import replay
     from include.contract import CPU_MEM_HEADER
     from include.formatting import csv_text
 
     other = tmp_path / "other_expected.csv"
     rows = reference.cpu_mem_rows(ds_mod.load(dataset), reference.WindowSpec(), 70.0, 89.36)
+    rows = nudged(nudged(rows, 3, "0.02", range(100, 110)), 4, "0.5", range(200, 205))
     other.write_text(csv_text(CPU_MEM_HEADER, rows))
     out = tmp_path / "run"
     with SecretScan(SECRETS, marker=str(out)) as scan:
         dr, _ = run_dag({"dataset_path": str(dataset), "expected_path": str(other), "output_dir": str(out),
-                         "seconds_per_group": 0})
+                         "seconds_per_group": 0, "tolerance": 0.05})
     states = step_states(dr)
     assert states["window_metrics"] == "success"
     assert states["validate_output"] == "failed"
     report = json.loads((out / "validation.json").read_text())
     assert report["passed"] is False
-    alerts = report["cpu_mem"]["mismatches_per_column"]["alert"]
+    assert (report["tolerance"], report["dataset"], report["mode"]) == (0.05, str(dataset), "batch")
+    cpu_mem = report["cpu_mem"]
+    alerts = cpu_mem["mismatches_per_column"]["alert"]
     assert alerts > 0
-    assert report["cpu_mem"]["mismatches_per_column"]["avg_cpu"] == 0
+    assert cpu_mem["mismatches_per_column"]["avg_cpu"] == 0 and cpu_mem["mismatches_per_column"]["avg_mem"] == 5
+    assert cpu_mem["within_tolerance_per_column"] == {"avg_cpu": 10, "avg_mem": 0}
+    produced = (out / "cpu_mem.csv").read_text().splitlines()[1:]
+    assert cpu_mem["alerts"] == sum(1 for line in produced if not line.endswith(","))
 
     scan.check(capfd, caplog, output_dir=out, texts=notice_servers.texts(), expect=["Sent the validation_failed notice"])
     [mail], [post] = notice_servers.mails, notice_servers.posts
     notice = post.body
     assert (notice["kind"], notice["run_id"], notice["task_id"]) == ("validation_failed", dr.run_id, "validate_output")
-    assert notice["dataset"] == str(dataset) and notice["mismatch_total"] == alerts
+    assert notice["dataset"] == str(dataset) and notice["mismatch_total"] == alerts + 5
     assert notice["validation"]["cpu_mem"]["mismatches_per_column"]["alert"] == alerts
     first = report["cpu_mem"]["first_mismatches"][0]
-    line = f"cpu_mem {' / '.join(first['key'])} alert: expected {first['expected']!r}, produced {first['produced']!r}"
+    line = (f"cpu_mem {' / '.join(first['key'])} {first['column']}: expected {first['expected']!r}, "
+            f"produced {first['produced']!r}")
     assert notice["first_mismatches"][0] == line
     assert notice["links"]["report"] == f"{BASE_URL}/replay-validation/runs/run/report"
     assert notice["links"]["task_log"].startswith(f"{BASE_URL}/dags/metrics_replay/runs/")
     assert notice["links"]["task_log"].endswith("/tasks/validate_output?try_number=1")
     assert mail.subject == f"[metrics_replay] run {dr.run_id}: validation FAILED"
-    assert line.replace("'", "&#x27;") in mail.body and f"mismatched values: alert={alerts}" in mail.body
+    assert line.replace("'", "&#x27;") in mail.body and f"alert={alerts}" in mail.body
+
+    # The same output against the team's file with ten numbers 0.02 off.
+    import csv
+
+    with team_expected.open(newline="") as fh:
+        team_rows = [tuple(r) for r in list(csv.reader(fh))[1:]]
+    close = tmp_path / "close_expected.csv"
+    close.write_text(csv_text(CPU_MEM_HEADER, nudged(team_rows, 3, "0.02", range(1000, 1010))))
+    summary = replay.validate_output(str(out), str(close), None, dr.run_id, 80.07, 89.36, tolerance=0.05,
+                                     dataset_path=str(dataset))
+    assert summary["passed"] is True and "within tolerance 10 (+/-0.05" in summary["parts"]["cpu_mem"]
+    report = json.loads((out / "validation.json").read_text())
+    assert report["passed"] is True and report["cpu_mem"]["status"] == "pass"
+    assert (report["cpu_mem"]["matching"], report["cpu_mem"]["within_tolerance"]) == (14_390, 10)
+    assert len(report["cpu_mem"]["first_within_tolerance"]) == 10
+    page = (out / "report.html").read_text()
+    assert "First differences within tolerance" in page and "Tolerance &plusmn;0.05" in page
+    with pytest.raises(replay.ValidationFailed):
+        replay.validate_output(str(out), str(close), None, dr.run_id, 80.07, 89.36, tolerance=0,
+                               dataset_path=str(dataset))
+    report = json.loads((out / "validation.json").read_text())
+    assert report["passed"] is False and report["cpu_mem"]["mismatches_per_column"]["avg_cpu"] == 10
+    assert report["cpu_mem"]["within_tolerance"] == 0
 
 
 def test_impossible_params_stop_the_run_before_kafka(tmp_path, airflow_db, airflow_connections, notice_servers,

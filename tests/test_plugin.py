@@ -80,8 +80,25 @@ def auth_manager(airflow_db, monkeypatch, tmp_path):
 
 
 @pytest.fixture
-def client(output_root, auth_manager):
-    replay_validation.app.dependency_overrides[replay_validation.output_root] = lambda: output_root
+def second_root(tmp_path):
+    """A second output root (as METRICS_REPLAY_OUTPUT_ROOTS allows) holding a failed run of another dataset, in a
+    folder named like the first root's good run."""
+    root = tmp_path / "more-output"
+    run = root / "manual__good"
+    run.mkdir(parents=True)
+    (run / "expected.csv").write_text(csv_text(CPU_MEM_HEADER, ROWS))
+    (run / "cpu_mem.csv").write_text(csv_text(CPU_MEM_HEADER, ROWS[:1]))
+    result = RunValidation(cpu_mem=compare(run / "expected.csv", run / "cpu_mem.csv", CPU_MEM_HEADER,
+                                           CPU_MEM_NUMERIC), net_disk=None)
+    result.write(run / "validation.json", {"run_id": "manual__other", "validated_at": "2026-11-25T03:00:00+00:00",
+                                           "duration_seconds": 30.0, "dataset": "data/other.csv", "mode": "batch"})
+    reports.write(run / "report.html", result.record(), run / "cpu_mem.csv", "manual__other", 80.07, 89.36)
+    return root
+
+
+@pytest.fixture
+def client(output_root, second_root, auth_manager):
+    replay_validation.app.dependency_overrides[replay_validation.output_roots] = lambda: [output_root, second_root]
     yield TestClient(replay_validation.app)
     replay_validation.app.dependency_overrides.clear()
 
@@ -91,7 +108,8 @@ def bearer(manager: SimpleAuthManager, user: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-ROUTES = ["/", "/api/runs", "/runs/manual__good/report"]
+ROUTES = ["/", "/api/runs", "/api/datasets", "/plotly.min.js", "/runs/manual__good/report",
+          "/runs/manual__good/report?root=1", "/?status=fail&dataset=data/other.csv"]
 
 
 def test_reader_sees_the_good_run_and_the_malformed_file_as_a_row(client, auth_manager, output_root):
@@ -134,3 +152,44 @@ def test_a_user_who_may_not_read_metrics_replay_runs_is_403(client, auth_manager
     response = client.get(route, headers=bearer(auth_manager, user))
     assert response.status_code == 403, response.text
     assert "manual__good" not in response.text
+
+
+def test_runs_of_both_roots_filtered_paged_and_each_report_served(client, auth_manager):
+    headers = bearer(auth_manager, "reader")
+    page = client.get("/", headers=headers)
+    assert page.status_code == 200
+    assert 'data-run-id="manual__good"' in page.text and 'data-run-id="manual__other"' in page.text
+    assert '<script src="plotly.min.js"></script>' in page.text
+    assert page.text.count('class="trend"') == 2  # data/other.csv and (not recorded)
+
+    failed = client.get("/", params={"status": "fail", "dataset": "data/other.csv", "since": "", "until": ""},
+                        headers=headers)
+    assert failed.status_code == 200
+    assert 'data-run-id="manual__other"' in failed.text and 'data-run-id="manual__good"' not in failed.text
+    assert 'href="runs/manual__good/report?root=1">report</a>' in failed.text
+    assert 'href="../dags/metrics_replay/runs/manual__other" target="_top">grid</a>' in failed.text
+
+    runs = client.get("/api/runs", params={"per_page": 1, "page": 3}, headers=headers)
+    assert runs.status_code == 200 and runs.headers["X-Total-Count"] == "3"
+    # newest first: broken (its file was written now), other, good
+    assert [r["run_id"] for r in runs.json()] == ["manual__good"]
+    assert runs.json()[0]["links"]["report"] == "runs/manual__good/report"
+    datasets = client.get("/api/datasets", params={"dataset": "data/other.csv"}, headers=headers).json()
+    assert [(d["dataset"], d["runs"], d["pass_rate"], d["latest"]["status"]) for d in datasets] == [
+        ("data/other.csv", 1, 0.0, "fail")]
+
+    first = client.get("/runs/manual__good/report", headers=headers)
+    second = client.get("/runs/manual__good/report", params={"root": 1}, headers=headers)
+    assert "Replay validation: manual__good" in first.text and "Replay validation: manual__other" in second.text
+    assert client.get("/runs/manual__good/report", params={"root": 2}, headers=headers).status_code == 404
+    js = client.get("/plotly.min.js", headers=headers)
+    assert js.status_code == 200 and js.headers["content-type"].startswith("text/javascript")
+    assert "plotly" in js.text[:2000].lower()
+
+
+@pytest.mark.parametrize("query,words", [({"status": "failed"}, "status: 'failed'"),
+                                         ({"since": "25.11.2026"}, "since: '25.11.2026' is not a date"),
+                                         ({"page": 0}, "page")])
+def test_a_bad_filter_is_refused_naming_the_parameter(client, auth_manager, query, words):
+    response = client.get("/", params=query, headers=bearer(auth_manager, "reader"))
+    assert response.status_code in (400, 422) and words in response.text, response.text

@@ -6,7 +6,7 @@ import html
 import json
 import re
 
-from include import reports
+from include import history, reports
 from include.formatting import csv_text
 from include.contract import CPU_MEM_HEADER
 from include.validation import RunValidation, compare, write_error
@@ -52,9 +52,9 @@ def write_good_run(root, folder="ok", run_id="manual__ok", validated_at="2026-11
 
 def test_runs_page_lists_runs_with_counts_and_report_links(tmp_path):
     write_good_run(tmp_path)
-    runs = reports.list_runs(tmp_path)
+    runs = history.list_runs(tmp_path)
     assert [r.run_id for r in runs] == ["manual__ok"] and runs[0].problem is None
-    page = reports.runs_page(runs)
+    page = history.runs_page(runs)
     assert 'data-run-id="manual__ok"' in page and "PASS" in page and "42 s" in page
     assert "3/3 matching, produced 3, missing 0, extra 0" in page
     assert 'href="runs/ok/report"' in page
@@ -80,7 +80,7 @@ def test_a_broken_validation_json_is_a_row_saying_so_beside_the_good_runs(tmp_pa
         vfile.write_bytes(content) if isinstance(content, bytes) else vfile.write_text(content)
     (tmp_path / "a-directory" / "validation.json").mkdir(parents=True)  # exists, cannot be read as a file
 
-    runs = reports.list_runs(tmp_path)
+    runs = history.list_runs(tmp_path)
     by_folder = {r.folder: r for r in runs}
     assert set(by_folder) == {"ok", "a-directory", *BROKEN}  # none skipped
     assert by_folder["ok"].record is not None and by_folder["ok"].problem is None
@@ -90,7 +90,7 @@ def test_a_broken_validation_json_is_a_row_saying_so_beside_the_good_runs(tmp_pa
         assert words in row.problem, row.problem
     assert "unreadable" in by_folder["a-directory"].problem
 
-    page = reports.runs_page(runs)
+    page = history.runs_page(runs)
     assert 'data-run-id="manual__ok"' in page and "3/3 matching" in page
     for folder in [*BROKEN, "a-directory"]:
         row = re.search(rf'<tr class="unreadable" data-folder="{folder}">(.*?)</tr>', page)
@@ -104,7 +104,7 @@ def test_runs_are_newest_first_and_a_broken_file_sorts_by_when_it_was_written(tm
     write_good_run(tmp_path, "new", "manual__new", "2999-01-01T00:00:00+00:00")
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "validation.json").write_text("[]")  # written now: between the two
-    assert [r.folder for r in reports.list_runs(tmp_path)] == ["new", "broken", "old"]
+    assert [r.folder for r in history.list_runs(tmp_path)] == ["new", "broken", "old"]
 
 
 def test_a_failed_and_an_uncompared_run_show_their_parts(tmp_path):
@@ -117,9 +117,9 @@ def test_a_failed_and_an_uncompared_run_show_their_parts(tmp_path):
     (tmp_path / "error").mkdir()
     write_error(tmp_path / "error" / "validation.json", "cannot validate: expected.csv, line 3: bad",
                 {"run_id": "manual__error", "validated_at": "2026-11-25T04:00:00", "duration_seconds": 7.0})
-    runs = reports.list_runs(tmp_path)
+    runs = history.list_runs(tmp_path)
     assert [r.run_id for r in runs] == ["manual__error", "manual__failed"]
-    page = reports.runs_page(runs)
+    page = history.runs_page(runs)
     assert "2/3 matching, produced 3, missing 1, extra 1" in page and "FAIL" in page
     assert "not compared: cannot validate: expected.csv, line 3: bad" in page and "7 s" in page
     assert "UNREADABLE" not in page
@@ -142,3 +142,19 @@ def test_report_plots_dated_windows_and_windows_across_midnight_in_time_order(tm
                                                               "2000-01-01 10:00:00"]
     result, _ = make_run(tmp_path, ROWS, ROWS)
     assert "PASS" in reports.render(result.record(), dated, "manual__dated", 80.07, 89.36)
+
+
+def test_report_shows_the_tolerance_and_the_numbers_within_it(tmp_path):
+    exp, got = tmp_path / "expected.csv", tmp_path / "cpu_mem.csv"
+    exp.write_text(csv_text(CPU_MEM_HEADER, ROWS))
+    got.write_text(csv_text(CPU_MEM_HEADER, [ROWS[0][:3] + ("50.52", "60", ""), ROWS[1], ROWS[2]]))
+    result = RunValidation(cpu_mem=compare(exp, got, CPU_MEM_HEADER, ("avg_cpu", "avg_mem"), 0.05), net_disk=None,
+                           tolerance=0.05)
+    page = reports.render(result.record(), got, "manual__tol", 80.07, 89.36)
+    assert "PASS" in page and '<td class="tolerated">1</td>' in page
+    assert "Tolerance &plusmn;0.05 (absolute, numeric columns): 1 window differs only within it" in page
+    table = page.split('<table class="within-tolerance">', 1)[1].split("</table>", 1)[0]
+    assert "server_1 / 10:00:00 / 10:00:30" in table and "<td>50.5</td><td>50.52</td><td>+0.02</td>" in table
+    exact, _ = make_run(tmp_path, ROWS, ROWS)
+    assert "Numbers compared exactly" in reports.render(exact.record(), got, "manual__exact", 80.07, 89.36)
+    assert "within-tolerance" not in reports.render(exact.record(), got, "manual__exact", 80.07, 89.36)

@@ -44,6 +44,7 @@ def test_every_kind_of_difference_is_counted(tmp_path):
     assert [(m.column, m.expected, m.produced) for m in r.first_mismatches] == [
         ("avg_cpu", "57.9", "57.91"), ("alert", "CPU and Memory spike", "CPU spike suspected")]
     assert r.first_missing == [("s2", "10:00:00", "10:00:30")] and r.first_extra == [("s3", "10:00:00", "10:00:30")]
+    assert r.alerts == 1  # produced rows with an alert (the extra one included)
     v = RunValidation(cpu_mem=r, net_disk=None).record()
     assert v.passed is False and v.cpu_mem.status == "fail" and v.net_disk.status == "not applicable"
     assert v.cpu_mem.missing == 1 and v.cpu_mem.first_mismatches[0].key == ["s1", "10:00:00", "10:00:30"]
@@ -70,7 +71,8 @@ def test_bad_expected_file_is_a_clear_error(tmp_path, content, words):
 
 ABOUT = {"run_id": "manual__r1", "validated_at": "2026-11-25T02:00:00+00:00", "duration_seconds": None}
 PART_KEYS = ["expected_path", "produced_path", "expected_rows", "produced_rows", "matching", "missing", "extra",
-             "mismatches_per_column", "first_mismatches", "first_missing", "first_extra", "passed", "status"]
+             "mismatches_per_column", "first_mismatches", "first_missing", "first_extra", "within_tolerance",
+             "within_tolerance_per_column", "first_within_tolerance", "alerts", "passed", "status"]
 
 
 def test_validation_json_keeps_its_keys_and_reads_back_typed(tmp_path):
@@ -78,7 +80,9 @@ def test_validation_json_keeps_its_keys_and_reads_back_typed(tmp_path):
     path = RunValidation(cpu_mem=r, net_disk=None).write(tmp_path / "out" / "validation.json", ABOUT)
     on_disk = json.loads(path.read_text())
     # The keys the browser test, the XCom summary and people read; duration_seconds stays even when null.
-    assert list(on_disk) == ["run_id", "validated_at", "duration_seconds", "passed", "cpu_mem", "net_disk"]
+    assert list(on_disk) == ["run_id", "validated_at", "duration_seconds", "tolerance", "passed", "cpu_mem",
+                             "net_disk"]
+    assert on_disk["tolerance"] == 0.0
     assert list(on_disk["cpu_mem"]) == PART_KEYS
     assert on_disk["cpu_mem"]["first_mismatches"] == [
         {"key": ["s1", "10:00:10", "10:00:40"], "column": "avg_mem", "expected": "90", "produced": "90.5"}]
@@ -128,3 +132,78 @@ def test_malformed_validation_json_is_a_named_error(tmp_path, content, words):
     with pytest.raises(ValidationFileError) as err:
         read_record(path)
     assert str(path) in str(err.value) and words in str(err.value), str(err.value)
+
+
+# --- tolerance -------------------------------------------------------------------------------------------------
+
+def tolerated(tmp_path, produced, tolerance):
+    return compare(*files(tmp_path, ROWS, produced), CPU_MEM_HEADER, ("avg_cpu", "avg_mem"), tolerance)
+
+
+def test_tolerance_zero_is_exact_as_before(tmp_path):
+    produced = [("s1", "10:00:00", "10:00:30", "57.91", "47", "")] + ROWS[1:]
+    for tolerance in (0, 0.0):
+        r = tolerated(tmp_path, produced, tolerance)
+        assert not r.passed and r.mismatches_per_column["avg_cpu"] == 1
+        assert r.within_tolerance == 0 and r.first_within_tolerance == [] and r.matching == 2
+    assert "within tolerance" not in r.summary()
+
+
+def test_differences_within_tolerance_pass_and_are_counted_apart(tmp_path):
+    produced = [("s1", "10:00:00", "10:00:30", "57.95", "46.96", ""),  # both numbers off, within 0.05
+                ("s1", "10:00:10", "10:00:40", "81", "90", "CPU and Memory spike"),  # equal
+                ("s2", "10:00:00", "10:00:30", "1.2", "2.00", "")]  # 0.05 off: the edge is within
+    r = tolerated(tmp_path, produced, 0.05)
+    assert r.passed
+    assert (r.matching, r.within_tolerance, r.missing, r.extra) == (1, 2, 0, 0)
+    assert r.within_tolerance_per_column == {"avg_cpu": 2, "avg_mem": 1}
+    assert r.mismatches_per_column == {"avg_cpu": 0, "avg_mem": 0, "alert": 0}
+    assert [(m.key[0], m.column, m.expected, m.produced) for m in r.first_within_tolerance] == [
+        ("s1", "avg_cpu", "57.9", "57.95"), ("s1", "avg_mem", "47", "46.96"), ("s2", "avg_cpu", "1.25", "1.2")]
+    assert r.differing == []  # nothing for late data to explain
+    assert "matching 1, within tolerance 2 (+/-0.05; cells avg_cpu=2, avg_mem=1)" in r.summary()
+    v = RunValidation(cpu_mem=r, net_disk=None, tolerance=0.05).record()
+    assert v.passed and v.tolerance == 0.05 and v.cpu_mem.status == "pass"
+    assert v.cpu_mem.within_tolerance == 2 and v.cpu_mem.differing == 0
+    assert v.cpu_mem.first_within_tolerance[0].produced == "57.95"
+
+
+def test_beyond_tolerance_and_alert_texts_are_mismatches(tmp_path):
+    produced = [("s1", "10:00:00", "10:00:30", "57.96", "47.05", ""),  # avg_cpu 0.06 off: beyond; avg_mem within
+                ("s1", "10:00:10", "10:00:40", "81.01", "90", "CPU spike suspected"),  # number within, text differs
+                ("s2", "10:00:00", "10:00:30", "1.25", "2", "")]
+    r = tolerated(tmp_path, produced, 0.05)
+    assert not r.passed
+    assert (r.matching, r.within_tolerance) == (1, 0)  # a window with any difference beyond is a mismatch
+    assert r.mismatches_per_column == {"avg_cpu": 1, "avg_mem": 0, "alert": 1}
+    assert r.within_tolerance_per_column == {"avg_cpu": 1, "avg_mem": 1}  # the cells within, still counted
+    assert [k for _, k in r.differing] == [("s1", "10:00:00", "10:00:30"), ("s1", "10:00:10", "10:00:40")]
+    v = RunValidation(cpu_mem=r, net_disk=None, tolerance=0.05).record()
+    assert v.cpu_mem.status == "fail" and v.cpu_mem.differing == 2
+
+
+def test_tolerance_is_decimal_and_never_negative(tmp_path):
+    from include.validation import as_tolerance, compare_number
+
+    assert compare_number("0.3", "0.31", as_tolerance(0.01)) == "tolerated"  # 0.01 in binary would be above
+    assert compare_number("0.3", "0.32", as_tolerance(0.01)) == "different"
+    assert compare_number("5", "5.004", as_tolerance(0)) == "same"  # two decimals, as before
+    assert compare_number("5", "x", as_tolerance(1)) == "different"
+    for bad in (-0.01, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="tolerance"):
+            tolerated(tmp_path, ROWS, bad)
+
+
+def test_records_from_before_tolerances_and_history_fields_read(tmp_path):
+    """A validation.json written before tolerance, dataset, mode and alert counts were kept still reads."""
+    old = {"run_id": "scheduled__x", "validated_at": "2026-11-20T02:24:00+00:00", "duration_seconds": 1500.0,
+           "passed": True, "cpu_mem": GOOD_PART, "net_disk": NA_PART}
+    path = tmp_path / "validation.json"
+    path.write_text(json.dumps(old))
+    record = read_record(path)
+    assert record.tolerance is None and record.dataset is None and record.mode is None
+    assert record.cpu_mem.within_tolerance == 0 and record.cpu_mem.alerts is None
+    assert record.cpu_mem.differing == 0
+    with pytest.raises(ValidationFileError, match="tolerance"):
+        path.write_text(json.dumps({**old, "tolerance": -1}))
+        read_record(path)
