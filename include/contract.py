@@ -63,6 +63,8 @@ SEND_LOG_FILE = "send_log.json"
 STREAM_FILE = "stream.json"
 # Live mode's working folder in the output folder (checkpoints, staged windows, status); not an output.
 LIVE_DIR = ".live"
+# Where the Replay validation page (plugins/replay_validation.py) is mounted in Airflow's API server.
+REPLAY_VALIDATION_PATH = "/replay-validation"
 # validation.json's key for the alert latency figures of a live run.
 LATENCY_KEY = "alert_latency"
 
@@ -85,6 +87,11 @@ ALERT_DISK = "Disk thrash suspected"
 WINDOW_SECONDS = 30
 SLIDE_SECONDS = 10
 WARMUP_WINDOWS = 2
+
+# review_minutes (param): how long a manual run whose validation failed waits for a reviewer to bless its output
+# (include.review); 0 = no review. Bounded: a waiting run holds back every later run (max_active_runs=1).
+REVIEW_MINUTES = 60
+REVIEW_MINUTES_MAX = 24 * 60
 
 # Alert thresholds: a window alerts when its value is at or above the threshold.
 CPU_THRESHOLD = 80.07  # avg_cpu, %

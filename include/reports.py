@@ -18,6 +18,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from include.alerts import parse_utc
+from include.blessing import Histories
 from include.contract import REPORT_FILE, VALIDATION_FILE
 from include.latency import AlertLatency, Figures, LatencySummary, plot_points
 from include.paths import write_atomically
@@ -310,11 +311,47 @@ def _run_row(r: RunRow) -> str:
             f'<td class="l">{html.escape(v.validated_at or "")}</td><td class="l">{link}</td></tr>')
 
 
-def runs_page(runs: list[RunRow]) -> str:
-    """The plugin's "Replay validation" page: one row per run, linking to its report (relative links)."""
+def expected_files(runs: list[RunRow]) -> list[str]:
+    """The expected files the listed runs were compared with, and the default ones: whose blessing history the
+    page shows (include.blessing keeps it beside each expected file)."""
+    from include.paths import DEFAULT_EXPECTED, DEFAULT_EXPECTED_NET_DISK
+
+    found = [str(DEFAULT_EXPECTED), str(DEFAULT_EXPECTED_NET_DISK)]
+    for r in runs:
+        if r.record is not None:
+            found += [p.expected_path for p in (r.record.cpu_mem, r.record.net_disk) if isinstance(p, ComparedPart)]
+    return list(dict.fromkeys(found))
+
+
+def blessings_section(found: Histories) -> str:
+    """The page's "Blessed expected outputs" section: one row per audit record, newest first, and any history
+    file that could not be read."""
+    head = '<h2 id="blessings">Blessed expected outputs</h2>' + "".join(
+        f'<p class="fail blessing-problem">{html.escape(p)}</p>' for p in found.problems)
+    records = found.records
+    if not records:
+        return head + '<p class="no-blessings">No expected output has been blessed yet.</p>'
+    rows = "".join(
+        f'<tr class="blessing" data-run-id="{html.escape(r.run_id)}" data-output="{html.escape(r.output)}">'
+        f'<td class="l">{html.escape(r.blessed_at)}</td><td class="l approved-by">{html.escape(r.approved_by)}</td>'
+        f'<td class="l">{html.escape(r.run_id)}</td><td class="l">{html.escape(r.output)}</td>'
+        f'<td class="l expected">{html.escape(r.expected_path)}</td>'
+        f'<td class="l counts">{r.matching}/{r.expected_rows} matching, produced {r.produced_rows}, missing '
+        f'{r.missing}, extra {r.extra}, {r.mismatches} mismatched values</td>'
+        f'<td class="l previous">{html.escape(r.previous_version)}</td>'
+        f'<td class="l comment">{html.escape(r.comment)}</td></tr>' for r in records)
+    return (head + '<table class="blessings"><tr><th class="l">blessed at (UTC)</th><th class="l">approved by</th>'
+            '<th class="l">run</th><th class="l">output</th><th class="l">expected file</th>'
+            '<th class="l">the failed validation it accepted</th><th class="l">previous version kept as</th>'
+            '<th class="l">comment</th></tr>' + rows + "</table>")
+
+
+def runs_page(runs: list[RunRow], extra: str = "") -> str:
+    """The plugin's "Replay validation" page: one row per run, linking to its report (relative links);
+    ``extra`` (HTML) follows the table."""
     body = [_run_row(r) for r in runs]
     table = ('<table><tr><th class="l">run</th><th class="l">result</th><th class="l">cpu_mem</th>'
              '<th class="l">net_disk</th><th>duration</th><th class="l">validated at</th><th class="l"></th></tr>'
              + "".join(body) + "</table>") if body else "<p>No replay has been validated yet.</p>"
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>Replay validation</title>"
-            f"<style>{STYLE}</style></head><body><h1>Replay validation</h1>{table}</body></html>\n")
+            f"<style>{STYLE}</style></head><body><h1>Replay validation</h1>{table}{extra}</body></html>\n")

@@ -16,12 +16,12 @@ from fastapi.responses import FileResponse, HTMLResponse
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
 from airflow.api_fastapi.core_api.security import requires_access_dag
 from airflow.plugins_manager import AirflowPlugin
-from include import reports
-from include.contract import REPORT_FILE
+from include import blessing, reports
+from include.contract import REPLAY_VALIDATION_PATH, REPORT_FILE
 from include.paths import OUTPUT_DIR
 
 DAG_ID = "metrics_replay"
-URL_PREFIX = "/replay-validation"
+URL_PREFIX = REPLAY_VALIDATION_PATH
 
 # No route here carries a dag_id, so the DAG is named explicitly: requires_access_dag would otherwise look
 # for one in the path or query and, finding none, check access to DAGs in general rather than to this one.
@@ -38,7 +38,15 @@ app = FastAPI(title="Replay validation", dependencies=[Depends(require_run_acces
 
 @app.get("/", response_class=HTMLResponse)
 def runs_page(root: Path = Depends(output_root)) -> str:
-    return reports.runs_page(reports.list_runs(root))
+    runs = reports.list_runs(root)
+    return reports.runs_page(runs, reports.blessings_section(blessing.histories(reports.expected_files(runs))))
+
+
+@app.get("/api/blessings")
+def blessings_json(root: Path = Depends(output_root)) -> dict:
+    """The audit records of every blessing of the listed runs' (and the default) expected files, newest first."""
+    found = blessing.histories(reports.expected_files(reports.list_runs(root)))
+    return {"records": [r.model_dump(mode="json") for r in found.records], "problems": found.problems}
 
 
 @app.get("/api/runs")
