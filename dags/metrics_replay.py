@@ -44,6 +44,13 @@ result is in `<output_dir>/validation.json` (with alert latency and the late-dat
 readable `<output_dir>/report.html` (with plots) and XCom, and the task fails on any difference. The
 "Replay validation" page lists every run's result.
 
+When validation fails on a manual run, **review_output** waits up to `review_minutes` (default 60; 0 = no
+review; scheduled runs are never reviewed) for a reviewer under *Required actions*: **Approve** (with a
+comment) runs **bless_output**, which makes this run's output the new expected output (each failed part's
+expected file replaced atomically, the previous one kept as `<name>.v<N>.csv`, an audit record appended to
+`<name>.csv.history.jsonl`); **Reject**, or no answer in time, changes nothing. **keep_verdict** ends the run:
+it stays failed whenever validation failed, whatever the review decided.
+
 A run that fails (any task, after its retries) or fails validation sends a notice, and so does a run that passes
 after a failed one ("recovered"): by e-mail through the connection `replay_email` and as a JSON POST through
 `replay_webhook`, each only when its connection exists (README, Notices).
@@ -55,12 +62,14 @@ import sys
 from datetime import timedelta
 
 from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
+from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import Asset, CronTriggerTimetable, TriggerRule, dag, task
 
 from include.contract import MODE_LIVE
 from include.notices import ReplayNotifier
 
 from include.params import replay_params
+from include.review import ReviewOperator
 from include.spark_submit import SPARK_JOB, SPARK_KAFKA_JARS, submit_conf
 
 
@@ -197,10 +206,27 @@ def metrics_replay():
                                       allow_late_drops=params["allow_late_drops"],
                                       tolerance=params["tolerance"], dataset_path=params["dataset_path"])
 
+    # A failed validation of a manual run waits up to review_minutes for a reviewer (Required actions in the UI);
+    # include/review.py says when it is offered. Approve runs bless_output; Reject or no answer skips it.
+    review_output = ReviewOperator(task_id="review_output", validate_task_id="validate_output",
+                                   trigger_rule=TriggerRule.ALL_FAILED)
+
+    @task(retries=0)  # a person's decision, carried out once; the log says what was replaced before a failure
+    def bless_output(params: dict | None = None, run_id: str | None = None, ti=None) -> list[dict]:
+        from include import replay
+
+        return replay.bless_output(params, run_id, ti.xcom_pull(task_ids="review_output"))
+
+    # The run's only leaf: it fails (upstream_failed) whenever validate_output did, so a run whose validation
+    # failed stays failed whatever the review decided, and it waits for the review and the blessing to end.
+    keep_verdict = EmptyOperator(task_id="keep_verdict", trigger_rule=TriggerRule.NONE_FAILED)
+
     mode = choose_mode()
     check_broker() >> ensure_topics() >> mode
     validated = validate_output()
     mode >> produce_metrics() >> window_metrics >> validated
     mode >> start_stream() >> produce_metrics_live() >> window_metrics_live() >> validated
+    validated >> review_output >> bless_output() >> keep_verdict
+    validated >> keep_verdict
 
 metrics_replay()

@@ -58,6 +58,14 @@ def run_dag(conf: dict, logical_date=None, run_after=None):
 
     Given the logical date and run_after of an earlier run, this is that run again under the same run id:
     dag.test() replaces the old run (its task instances and XComs) and runs every task anew."""
+    from include.review import REVIEW_MINUTES_PARAM
+
+    # dag.test() never answers a review step, nor times it out (the scheduler does that): a run here must not
+    # offer one, or a failed validation would wait for ever.
+    conf = {REVIEW_MINUTES_PARAM: 0, **conf}
+    if conf[REVIEW_MINUTES_PARAM]:
+        raise ValueError(f"{REVIEW_MINUTES_PARAM} must be 0 here: dag.test() has no UI to answer a review "
+                         f"in; use make up and trigger the run there")
     dag = load_dag()
     when = {"logical_date": logical_date} if logical_date is not None else {}
     dr = dag.test(run_conf=conf, run_after=run_after, **when)
@@ -312,6 +320,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("CONF must be a JSON object of DAG params", file=sys.stderr)
         return 2
     conf.setdefault("seconds_per_group", 0)
+    from include.review import REVIEW_MINUTES_PARAM
+
+    if conf.get(REVIEW_MINUTES_PARAM):
+        print(f"CONF: {REVIEW_MINUTES_PARAM} must be 0 under make run (nobody can answer a review without the "
+              "UI); review a failed run under make up", file=sys.stderr)
+        return 2
     home = Path(args.airflow_home).resolve()
     log_path = None if args.verbose else run_log_path(home, datetime.now())
     with airflow_output_to(log_path) as console:

@@ -50,7 +50,7 @@ TIME_SHIFT_NOW = "now"
 TIME_SHIFTS = (TIME_SHIFT_NONE, TIME_SHIFT_NOW)
 
 # Where the Replay validation page (plugins/replay_validation.py) is mounted in Airflow's API server; a run's
-# report is at <prefix>/runs/<run folder>/report (the notices link to it).
+# report is at <prefix>/runs/<run folder>/report (the notices and the review step link to it).
 REPLAY_VALIDATION_URL_PREFIX = "/replay-validation"
 
 # Files of one run's output folder.
@@ -89,6 +89,11 @@ ALERT_DISK = "Disk thrash suspected"
 WINDOW_SECONDS = 30
 SLIDE_SECONDS = 10
 WARMUP_WINDOWS = 2
+
+# review_minutes (param): how long a manual run whose validation failed waits for a reviewer to bless its output
+# (include.review); 0 = no review. Bounded: a waiting run holds back every later run (max_active_runs=1).
+REVIEW_MINUTES = 60
+REVIEW_MINUTES_MAX = 24 * 60
 
 # Alert thresholds: a window alerts when its value is at or above the threshold.
 CPU_THRESHOLD = 80.07  # avg_cpu, %

@@ -28,6 +28,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
+from include import blessing
 from include.contract import REPORT_FILE, VALIDATION_FILE
 from include.reports import STYLE
 from include.validation import (ComparedPart, ErrorPart, NotApplicablePart, Part, ValidationFileError,
@@ -477,10 +478,45 @@ def _trends(summaries: Sequence[DatasetSummary]) -> str:
     return "".join(out)
 
 
+def expected_files(runs: list[RunRow]) -> list[str]:
+    """The expected files the listed runs were compared with, and the default ones: whose blessing history the
+    page shows (include.blessing keeps it beside each expected file)."""
+    from include.paths import DEFAULT_EXPECTED, DEFAULT_EXPECTED_NET_DISK
+
+    found = [str(DEFAULT_EXPECTED), str(DEFAULT_EXPECTED_NET_DISK)]
+    for r in runs:
+        if r.record is not None:
+            found += [p.expected_path for p in (r.record.cpu_mem, r.record.net_disk) if isinstance(p, ComparedPart)]
+    return list(dict.fromkeys(found))
+
+
+def blessings_section(found: blessing.Histories) -> str:
+    """The page's "Blessed expected outputs" section: one row per audit record, newest first, and any history
+    file that could not be read."""
+    head = '<h2 id="blessings">Blessed expected outputs</h2>' + "".join(
+        f'<p class="fail blessing-problem">{html.escape(p)}</p>' for p in found.problems)
+    records = found.records
+    if not records:
+        return head + '<p class="no-blessings">No expected output has been blessed yet.</p>'
+    rows = "".join(
+        f'<tr class="blessing" data-run-id="{html.escape(r.run_id)}" data-output="{html.escape(r.output)}">'
+        f'<td class="l">{html.escape(r.blessed_at)}</td><td class="l approved-by">{html.escape(r.approved_by)}</td>'
+        f'<td class="l">{html.escape(r.run_id)}</td><td class="l">{html.escape(r.output)}</td>'
+        f'<td class="l expected">{html.escape(r.expected_path)}</td>'
+        f'<td class="l counts">{r.matching}/{r.expected_rows} matching, produced {r.produced_rows}, missing '
+        f'{r.missing}, extra {r.extra}, {r.mismatches} mismatched values</td>'
+        f'<td class="l previous">{html.escape(r.previous_version)}</td>'
+        f'<td class="l comment">{html.escape(r.comment)}</td></tr>' for r in records)
+    return (head + '<table class="blessings"><tr><th class="l">blessed at (UTC)</th><th class="l">approved by</th>'
+            '<th class="l">run</th><th class="l">output</th><th class="l">expected file</th>'
+            '<th class="l">the failed validation it accepted</th><th class="l">previous version kept as</th>'
+            '<th class="l">comment</th></tr>' + rows + "</table>")
+
+
 def audit_section(rows: Sequence[RunRow]) -> str:
-    """The bless audit records (who accepted which run's output as the new expected output, when, and why):
-    issue 16's bless flow renders them here. Empty until it exists."""
-    return ""
+    """The bless audit records (who accepted which run's output as the new expected output, when, and why) of
+    the expected files ``rows`` were compared with, and of the default ones."""
+    return blessings_section(blessing.histories(expected_files(rows)))
 
 
 def _pager(page: Page, f: RunFilter) -> str:

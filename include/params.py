@@ -114,6 +114,13 @@ def replay_params() -> dict[str, Param]:
                                         "are left as they are)."),
         "replication": Param(1, type="integer", minimum=1, maximum=10, title="Replication factor",
                              description="Replication factor of a topic that ensure_topics creates."),
+        "review_minutes": Param(
+            c.REVIEW_MINUTES, type="integer", minimum=0, maximum=c.REVIEW_MINUTES_MAX,
+            title="Review a failed validation (minutes)",
+            description="When validation fails on a manual run, wait this long for a reviewer to approve, under "
+                        "Required actions, making this run's output the new expected output (the old file is "
+                        "kept as a version, the approval recorded); no answer in time is a rejection. 0: no "
+                        "review. Scheduled runs are never reviewed; make run uses 0."),
         "kafka_conn_id": Param("kafka_default", type="string", minLength=1, title="Kafka connection id",
                                description="Airflow connection of type kafka; its extra holds bootstrap.servers."),
     }

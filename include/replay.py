@@ -271,6 +271,39 @@ class ValidationFailed(AssertionError):
     """The job's output does not match the expected file."""
 
 
+def bless_output(params: dict, run_id: str, review: dict | None) -> list[dict]:
+    """Carry out an approved review (include.review): the run's output becomes the expected output for every
+    part that failed (include.blessing). ``review`` is the review step's result: who answered, when, the
+    option chosen and the comment. Fails without retry when it cannot: the expected files are then as the log
+    says (each is kept, replaced and recorded in turn)."""
+    from pathlib import Path
+
+    from include import blessing
+    from include.review import APPROVE, COMMENT, expected_paths
+    from include.validation import ValidationFileError
+
+    if not review or review.get("chosen_options") != [APPROVE]:
+        fail_without_retry(f"bless_output runs only after an approval; the review step returned {review!r}")
+    user = review.get("responded_by_user") or {}
+    answered = review.get("responded_at")
+    out = output_dir_for(params["output_dir"], run_id)
+    comment = (review.get("params_input") or {}).get(COMMENT) or ""
+    log.info("Blessing %s's output in %s as approved by %s (%s): %r", run_id, out, user.get("name"), answered,
+             comment)
+    try:
+        records = blessing.bless_run(out, expected_paths(params), run_id, approved_by=str(user.get("name")),
+                                     approved_by_id=str(user["id"]) if user.get("id") is not None else None,
+                                     approved_at=answered.isoformat() if isinstance(answered, datetime)
+                                     else answered, comment=comment)
+    except (PathNotAllowed, blessing.BlessingError, ValidationFileError) as exc:
+        fail_without_retry(f"cannot bless {run_id}'s output: {exc}")
+    for r in records:
+        log.info("Blessed %s: %s now holds %s (%d rows); previous version kept as %s; recorded in %s", r.output,
+                 r.expected_path, r.produced_path, r.produced_rows, r.previous_version,
+                 blessing.history_path(Path(r.expected_path)))
+    return [r.model_dump(mode="json") for r in records]
+
+
 # ---- Live mode (include/live.py explains the three tasks) ----
 
 def _live_dataset(dataset_path: str, recording_start: str | None):

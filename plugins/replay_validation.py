@@ -19,7 +19,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
 from airflow.api_fastapi.core_api.security import requires_access_dag
 from airflow.plugins_manager import AirflowPlugin
-from include import history
+from include import blessing, history
 from include.contract import REPLAY_VALIDATION_URL_PREFIX, REPORT_FILE
 from include.paths import allowed_roots
 
@@ -58,6 +58,13 @@ PerPage = Query(history.PER_PAGE, ge=1, le=history.MAX_PER_PAGE)
 def runs_page(f: history.RunFilter = Depends(run_filter), page: int = PageNumber, per_page: int = PerPage,
               roots: list[Path] = Depends(output_roots)) -> str:
     return history.runs_page(history.list_runs(roots), f, page, per_page)
+
+
+@app.get("/api/blessings")
+def blessings_json(roots: list[Path] = Depends(output_roots)) -> dict:
+    """The audit records of every blessing of the listed runs' (and the default) expected files, newest first."""
+    found = blessing.histories(history.expected_files(history.list_runs(roots)))
+    return {"records": [r.model_dump(mode="json") for r in found.records], "problems": found.problems}
 
 
 @app.get("/api/runs")

@@ -28,4 +28,19 @@ def step_states(dr) -> dict[str, str]:
         assert all(states[t] == "skipped" for t in LIVE_TASKS), states
         for t in (BRANCH_TASK, *LIVE_TASKS):
             del states[t]
-    return states
+    return without_review(states)
+
+
+REVIEW_TASKS = ("review_output", "bless_output")
+VERDICT_TASK = "keep_verdict"
+
+
+def without_review(states: dict[str, str]) -> dict[str, str]:
+    """The states without the review tasks, checked: under dag.test() (review_minutes 0) nothing is reviewed or
+    blessed, and keep_verdict, the run's leaf, fails exactly when validate_output did not succeed."""
+    if VERDICT_TASK not in states:
+        return states
+    assert all(states[t] == "skipped" for t in REVIEW_TASKS), states
+    verdict = "success" if states["validate_output"] == "success" else "upstream_failed"
+    assert states[VERDICT_TASK] == verdict, states
+    return {t: s for t, s in states.items() if t not in (*REVIEW_TASKS, VERDICT_TASK)}

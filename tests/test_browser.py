@@ -219,7 +219,8 @@ def test_viewer_reads_runs_logs_and_reports_but_cannot_trigger_clear_or_change_c
     before = run_ids(ui, tok)  # the viewer lists runs
     assert run_id in before
     status, tis = api(ui, f"{RUNS}/{run_id}/taskInstances", tok)
-    assert status == 200 and len(tis["task_instances"]) == 9, status  # both modes' paths and the branch
+    # both modes' paths, the branch, the review and blessing steps, the run's leaf
+    assert status == 200 and len(tis["task_instances"]) == 12, status
     status, task_log = api(ui, f"{RUNS}/{run_id}/taskInstances/validate_output/logs/1", tok)
     assert status == 200 and "Validation passed" in json.dumps(task_log), status
     status, page = api(ui, "/replay-validation/", tok)
@@ -468,11 +469,14 @@ def test_back_to_back_runs_serialised_then_a_cleared_run_reruns_identically(ui):
     assert rerun["state"] == "success", rerun
     status, tis = api(ui, f"/api/v2/dags/metrics_replay/dagRuns/{first_id}/taskInstances", tok)
     # Every task of the batch path ran again; the live path's stayed skipped.
-    ran = {ti["task_id"]: ti["try_number"] for ti in tis["task_instances"] if ti["state"] != "skipped"}
+    ran = {ti["task_id"]: ti["try_number"] for ti in tis["task_instances"]
+           if ti["state"] != "skipped" and ti["task_id"] != "keep_verdict"}  # an EmptyOperator: never run as such
     assert ran == {t: 2 for t in ("check_broker", "ensure_topics", "choose_mode", "produce_metrics",
                                   "window_metrics", "validate_output")}, tis
+    assert {ti["task_id"]: ti["state"] for ti in tis["task_instances"]}["keep_verdict"] == "success"
+    # The live path, and the review of a failed validation (this one passed), stayed skipped.
     assert {ti["task_id"] for ti in tis["task_instances"] if ti["state"] == "skipped"} == {
-        "start_stream", "produce_metrics_live", "window_metrics_live"}
+        "start_stream", "produce_metrics_live", "window_metrics_live", "review_output", "bless_output"}
     again = run_files(first_id)
     before = files[first_id]
     assert again["cpu_mem"] == before["cpu_mem"] and again["net_disk"] == before["net_disk"]
@@ -655,3 +659,141 @@ def test_a_live_replay_on_the_stack_has_its_alerts_logged_by_metrics_alerts(ui, 
     alerts = [AlertMessage.parse(line) for line in (out / ALERTS_FILE).read_text().splitlines()]
     assert len(alerts) == 6 and {a.run_id for a in alerts} == {run_id}
     logged_alerts(ui, tok, before, run_id, alerts)
+
+
+# Blessing: a failed validation waits for a reviewer under Required actions (include/review.py); an approval
+# makes the run's output the expected output (include/blessing.py), a rejection changes nothing. The expected
+# files live in the test's own folder (a data root of the stack), never in data/.
+
+REVIEW = "review_output"
+
+
+def failing_replay(folder) -> tuple[dict, object]:
+    """A short recording, its expected output at the default thresholds, and params that fail validation on
+    it (a CPU threshold of 50 makes three more windows alert). Returns (conf, expected file)."""
+    dataset = generate.write_dataset(folder / "short.csv", servers=2, samples=40, step=2, seed=11, net_disk=False)
+    expected = folder / "short_expected.csv"
+    reference.write_expected(dataset, expected, None)
+    return ({"dataset_path": str(dataset), "expected_path": str(expected), "expected_net_disk_path": None,
+             "seconds_per_group": 0, "cpu_threshold": 50.0}, expected)
+
+
+def task_states(ui, tok: str, run_id: str) -> dict[str, str]:
+    status, tis = api(ui, f"{RUNS}/{run_id}/taskInstances", tok)
+    assert status == 200, status
+    return {ti["task_id"]: ti["state"] for ti in tis["task_instances"]}
+
+
+def wait_for_review(ui, tok: str, run_id: str) -> dict:
+    """The run's review step once it waits for an answer: its HITL detail, as the REST API gives it."""
+    def waiting() -> bool:
+        states = task_states(ui, tok, run_id)
+        assert states.get("validate_output") not in ("success", "upstream_failed"), states
+        return states.get(REVIEW) == "awaiting_input"
+
+    wait_until(waiting, 600, interval=1, what=f"{run_id}'s review step to wait for an answer")
+    status, detail = api(ui, f"{RUNS}/{run_id}/taskInstances/{REVIEW}/-1/hitlDetails", tok)
+    assert status == 200, status
+    return detail
+
+
+def answer_in_the_browser(ui, run_id: str, user: str, button: str, comment: str, shot: str) -> None:
+    """``user`` opens the run's Required action in Chromium, writes ``comment`` and presses ``button``."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser, page = log_in(p, ui, user)
+        page.goto(f"{ui.url}/dags/metrics_replay/runs/{run_id}/tasks/{REVIEW}/required_actions")
+        page.get_by_text("as the new expected output?").first.wait_for()
+        page.get_by_text("mismatched values alert=3").first.wait_for()  # the body: what would change
+        page.locator("[name=element_comment]").fill(comment)
+        page.screenshot(path=str(SHOTS / f"{shot}-review.png"), full_page=True)
+        page.get_by_role("button", name=button).click()
+        # The answer is recorded: the page says so and by whom (the API below waits for the run itself).
+        page.get_by_text(re.compile(rf"Response received at .* from {user}")).first.wait_for()
+        assert page.locator("[name=element_comment]").input_value() == comment
+        page.screenshot(path=str(SHOTS / f"{shot}-answered.png"), full_page=True)
+        browser.close()
+
+
+def files_in(folder) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def test_a_failed_run_waits_for_review_an_approval_blesses_its_output_and_a_rerun_passes(ui, tmp_path):
+    from include import blessing
+
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    conf, expected = failing_replay(tmp_path)
+    old = expected.read_bytes()
+    tok = token(ui, "operator")
+    wait_for_dag(ui, tok)
+    run_id = trigger(ui, tok, conf)
+    detail = wait_for_review(ui, tok, run_id)
+    assert detail["options"] == ["Approve", "Reject"] and detail["defaults"] == ["Reject"]
+    assert "**cpu_mem**: 13 of 16 expected rows match; produced 16, missing 0, extra 0, mismatched values alert=3." \
+        in detail["body"], detail["body"]
+    assert api(ui, f"{RUNS}/{run_id}", tok)[1]["state"] == "running"  # waiting, not failed yet
+    assert expected.read_bytes() == old
+    # A viewer may read the question but not answer it.
+    viewer = token(ui, "viewer")
+    assert api(ui, f"{RUNS}/{run_id}/taskInstances/{REVIEW}/-1/hitlDetails", viewer)[0] == 200
+    assert api(ui, f"{RUNS}/{run_id}/taskInstances/{REVIEW}/-1/hitlDetails", viewer,
+               {"chosen_options": ["Approve"], "params_input": {"comment": "me too"}}, "PATCH")[0] == 403
+
+    comment = "CPU alerts from 50 % on, as agreed with ops"
+    answer_in_the_browser(ui, run_id, "operator", "Approve", comment, "08-bless")
+    run = wait_for_runs(ui, tok, [run_id])[run_id]
+    assert run["state"] == "failed", run  # the verdict stays: this run's output differed
+    states = task_states(ui, tok, run_id)
+    assert {t: states[t] for t in ("validate_output", REVIEW, "bless_output", "keep_verdict")} == {
+        "validate_output": "failed", REVIEW: "success", "bless_output": "success", "keep_verdict": "upstream_failed"}
+    produced = output_dir_for(None, run_id) / "cpu_mem.csv"
+    assert expected.read_bytes() == produced.read_bytes() != old
+    assert (tmp_path / "short_expected.v1.csv").read_bytes() == old
+    [record] = blessing.read_history(blessing.history_path(expected))
+    validation = json.loads((output_dir_for(None, run_id) / "validation.json").read_text())["cpu_mem"]
+    assert (record.approved_by, record.comment, record.run_id, record.output) == (
+        "operator", comment, run_id, "cpu_mem")
+    assert (record.matching, record.expected_rows, record.produced_rows, record.mismatches) == (
+        validation["matching"], validation["expected_rows"], validation["produced_rows"], 3)
+    assert record.previous_version == str(tmp_path / "short_expected.v1.csv")
+
+    # The Replay validation page shows the record.
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser, page = log_in(p, ui, "viewer")
+        page.goto(f"{ui.url}/replay-validation/")
+        row = page.locator(f"tr.blessing[data-run-id='{run_id}']")
+        assert row.locator("td.approved-by").inner_text() == "operator"
+        assert row.locator("td.comment").inner_text() == comment
+        assert row.locator("td.counts").inner_text() == ("13/16 matching, produced 16, missing 0, extra 0, "
+                                                         "3 mismatched values")
+        page.screenshot(path=str(SHOTS / "08-bless-page.png"), full_page=True)
+        browser.close()
+
+    # The same params again: the blessed output is now the expected one.
+    rerun_id = trigger(ui, tok, conf)
+    rerun = wait_for_runs(ui, tok, [rerun_id])[rerun_id]
+    assert rerun["state"] == "success", rerun
+    assert task_states(ui, tok, rerun_id)[REVIEW] == "skipped"
+    assert json.loads((output_dir_for(None, rerun_id) / "validation.json").read_text())["passed"] is True
+    assert len(blessing.read_history(blessing.history_path(expected))) == 1
+
+
+def test_a_rejected_review_leaves_everything_as_it_was(ui, tmp_path):
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    conf, expected = failing_replay(tmp_path)
+    before = files_in(tmp_path)
+    tok = token(ui, "operator")
+    wait_for_dag(ui, tok)
+    run_id = trigger(ui, tok, conf)
+    wait_for_review(ui, tok, run_id)
+    answer_in_the_browser(ui, run_id, "operator", "Reject", "not intended: the threshold must stay", "09-reject")
+    run = wait_for_runs(ui, tok, [run_id])[run_id]
+    assert run["state"] == "failed", run
+    states = task_states(ui, tok, run_id)
+    assert {t: states[t] for t in ("validate_output", REVIEW, "bless_output", "keep_verdict")} == {
+        "validate_output": "failed", REVIEW: "success", "bless_output": "skipped", "keep_verdict": "upstream_failed"}
+    assert files_in(tmp_path) == before  # no replacement, no version, no history

@@ -192,7 +192,7 @@ def test_airflow_output_goes_to_the_log_and_the_persons_lines_to_the_terminal(tm
                                                  "a child process"]
 
 
-@pytest.mark.parametrize("conf", ["[1]", "{not json"])
+@pytest.mark.parametrize("conf", ["[1]", "{not json", '{"review_minutes": 30}'])
 def test_bad_conf_exits_2_before_starting_anything(conf, capsys):
     assert cli.main(["run", "--conf", conf, "--airflow-home", "/nonexistent/never-created"]) == 2
     assert "CONF" in capsys.readouterr().err
@@ -235,7 +235,9 @@ def test_run_prints_each_task_the_progress_and_the_summary_last(tmp_path, kafka_
     story = [m.groups() for m in (re.match(r"\d\d:\d\d:\d\d (\w+) +(started|success in [\d.]+ s)$", line)
                                   for line in lines) if m]
     assert [(task, what.split(" ")[0]) for task, what in story] == [
-        (task, what) for task in ORDER for what in ("started", "success")]
+        (task, what) for task in [*ORDER, "keep_verdict"] for what in ("started", "success")]
+    assert "not run (skipped): start_stream, produce_metrics_live, window_metrics_live, review_output, bless_output" \
+        in lines, done.stdout
     assert any(re.match(r"\d\d:\d\d:\d\d produce_metrics +group 40/40 \(", line) for line in lines), done.stdout
     # The summary last.
     assert re.match(r"DAG run manual__\S+: success in [\d.]+ s$", lines[-6]), done.stdout
@@ -265,15 +267,19 @@ def test_failed_run_names_the_task_its_error_and_the_log(tmp_path, kafka_broker,
     done = run_cli({"output_dir": str(out), "slide_seconds": 40}, kafka_broker, airflow_db, tmp_path)
     lines = done.stdout.splitlines()
     assert done.returncode == 1, done.stdout + done.stderr
-    assert len(lines) == 11, done.stdout
+    assert len(lines) == 14, done.stdout
     assert re.match(r"\d\d:\d\d:\d\d check_broker +started$", lines[3]), done.stdout
     assert re.match(r"\d\d:\d\d:\d\d check_broker +failed in [\d.]+ s$", lines[4]), done.stdout
-    # Both modes' paths lie after the failed task (the branch never chose one).
-    assert lines[5] == ("not run (upstream_failed): ensure_topics, choose_mode, start_stream, produce_metrics, "
-                        "produce_metrics_live, window_metrics, window_metrics_live, validate_output")
-    assert re.match(r"DAG run manual__\S+: failed in [\d.]+ s$", lines[6]), done.stdout
+    # The review step starts after any failure upstream of validation and skips itself: there is nothing to review.
+    assert re.match(r"\d\d:\d\d:\d\d review_output +started$", lines[5]), done.stdout
+    assert re.match(r"\d\d:\d\d:\d\d review_output +skipped in [\d.]+ s$", lines[6]), done.stdout
+    # Both modes' paths lie after the failed task (the branch never chose one); so does the run's leaf.
+    assert lines[7] == ("not run (upstream_failed): ensure_topics, choose_mode, start_stream, produce_metrics, "
+                        "produce_metrics_live, window_metrics, window_metrics_live, validate_output, keep_verdict")
+    assert lines[8] == "not run (skipped): bless_output"
+    assert re.match(r"DAG run manual__\S+: failed in [\d.]+ s$", lines[9]), done.stdout
     log = log_file_of(lines)
-    assert lines[7:] == [
+    assert lines[10:] == [
         "failed: check_broker: AirflowFailException: params rejected: slide_seconds (40) is larger than "
         "window_seconds (30)",
         f"log: {log}",

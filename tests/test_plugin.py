@@ -109,7 +109,7 @@ def bearer(manager: SimpleAuthManager, user: str) -> dict[str, str]:
 
 
 ROUTES = ["/", "/api/runs", "/api/datasets", "/plotly.min.js", "/runs/manual__good/report",
-          "/runs/manual__good/report?root=1", "/?status=fail&dataset=data/other.csv"]
+          "/runs/manual__good/report?root=1", "/?status=fail&dataset=data/other.csv", "/api/blessings"]
 
 
 def test_reader_sees_the_good_run_and_the_malformed_file_as_a_row(client, auth_manager, output_root):
@@ -193,3 +193,23 @@ def test_runs_of_both_roots_filtered_paged_and_each_report_served(client, auth_m
 def test_a_bad_filter_is_refused_naming_the_parameter(client, auth_manager, query, words):
     response = client.get("/", params=query, headers=bearer(auth_manager, "reader"))
     assert response.status_code in (400, 422) and words in response.text, response.text
+
+
+def test_the_page_and_its_api_show_the_blessings_of_the_runs_expected_files(client, auth_manager, output_root):
+    """A blessing's audit record beside the expected file a listed run was compared with (include.blessing)."""
+    from include import blessing
+
+    expected = output_root / "manual__good" / "expected.csv"
+    record = blessing.BlessRecord(
+        blessed_at="2026-11-26T03:00:00+00:00", approved_by="operator", run_id="manual__good", output="cpu_mem",
+        expected_path=str(expected), produced_path=str(expected.with_name("cpu_mem.csv")),
+        previous_version=str(expected.with_name("expected.v1.csv")), previous_sha256="a" * 64, new_sha256="b" * 64,
+        expected_rows=2, produced_rows=2, matching=1, missing=0, extra=0, mismatches=1, comment="intended")
+    blessing.append_record(blessing.history_path(expected), record)
+    page = client.get("/", headers=bearer(auth_manager, "reader"))
+    assert page.status_code == 200
+    row = page.text.split('<tr class="blessing" data-run-id="manual__good" data-output="cpu_mem">', 1)[1]
+    assert '<td class="l comment">intended</td>' in row.split("</tr>", 1)[0]
+    found = client.get("/api/blessings", headers=bearer(auth_manager, "reader"))
+    assert found.status_code == 200 and found.json() == {"records": [record.model_dump(mode="json")],
+                                                         "problems": []}
