@@ -289,5 +289,5 @@ def test_failed_run_names_the_task_its_error_and_the_log(tmp_path, kafka_broker,
     [post] = notice_servers.posts
     assert len(notice_servers.mails) == 1
     assert (post.body["kind"], post.body["task_id"]) == ("failed", "check_broker")
-    assert post.body["error"] == lines[7].removeprefix("failed: check_broker: ")
+    assert post.body["error"] == lines[10].removeprefix("failed: check_broker: ")
     assert "Sent the failed notice of run" in log.read_text()
