@@ -63,9 +63,10 @@ $(JARS)/spark-kafka/.done: include/spark-kafka-pom.xml
 run: setup
 	$(BIN)/python -m devtools.cli run --conf '$(CONF)'$(if $(VERBOSE), --verbose)
 
-# The local broker and Airflow 3 (api-server, scheduler, dag-processor, triggerer) on 127.0.0.1:8080.
+# The local broker, a Spark Connect server (a warm Spark; WARM_SPARK=0 for none) and Airflow 3 (api-server,
+# scheduler, dag-processor, triggerer) on 127.0.0.1:8080.
 up: setup
-	$(BIN)/python -m devtools.cli up
+	$(BIN)/python -m devtools.cli up$(if $(filter 0,$(WARM_SPARK)), --no-spark-connect)
 down:
 	$(BIN)/python -m devtools.cli down
 
@@ -117,4 +118,4 @@ reference: venv
 
 clean:
 	-$(BIN)/python -m devtools.cli broker stop
-	rm -rf .airflow output .kafka
+	rm -rf .airflow output .kafka .spark-connect

@@ -42,6 +42,23 @@ def _hwm_bytes(pid: int) -> int:
     return 0
 
 
+def rss_bytes(pid: int) -> int:
+    """The resident set (VmRSS) of a live process now, 0 when it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        pass
+    return 0
+
+
+def peak_rss_bytes(pid: int) -> int:
+    """The kernel's peak resident set (VmHWM) of a live process (e.g. a server this bench started), 0 when gone."""
+    return _hwm_bytes(pid)
+
+
 def own_peak_rss_bytes() -> int:
     """This process's own peak resident set (VmHWM).
 

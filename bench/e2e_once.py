@@ -1,6 +1,7 @@
 """One end-to-end run of the real DAG through dag.test(), in a process of its own (Airflow reads its config
 from the environment at import): ``python -m bench.e2e_once --bootstrap ... --airflow-home ...`` (unpaced
-batch mode unless ``--conf`` JSON adds params, e.g. ``{"mode": "live", "speed": 1000}``).
+batch mode unless ``--conf`` JSON adds params, e.g. ``{"mode": "live", "speed": 1000}``;
+``--spark-connect PORT`` runs window_metrics through the Spark Connect server on 127.0.0.1:PORT).
 
 Prints one JSON line: the dag.test() wall time, each task's state and duration, the validation, and a live
 run's alert latency figures."""
@@ -25,12 +26,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output-dir", required=True)
     p.add_argument("--expected-net-disk", default=None)
     p.add_argument("--conf", default="{}", help="more params, JSON")
+    p.add_argument("--spark-connect", type=int, default=None, metavar="PORT",
+                   help="spark_default: the Spark Connect server on 127.0.0.1:PORT (a warm Spark), not local[*]")
     args = p.parse_args(argv)
     from devtools import airflow_home
     from include.paths import DATA_DIR
 
     os.environ.update(airflow_home.airflow_env(args.airflow_home))
-    os.environ.update(airflow_home.connection_env(args.bootstrap))
+    from include.spark_connect import connection
+
+    spark = connection("127.0.0.1", args.spark_connect) if args.spark_connect is not None else None
+    os.environ.update(airflow_home.connection_env(args.bootstrap, spark=spark))
     # Run params are confined to data/output roots; the bench's files live outside the project's defaults.
     os.environ["METRICS_REPLAY_DATA_ROOTS"] = os.pathsep.join(
         sorted({str(Path(args.dataset).resolve().parent), str(Path(args.expected).resolve().parent),

@@ -83,6 +83,21 @@ def markdown(r: dict) -> str:
         row("4e", "… window_metrics: Spark work (task time minus start-up)",
             _s(max(0.0, t.get("window_metrics", 0) - startup)), "-", "-", "-", "-")
         row("4f", "… validate_output", _s(t.get("validate_output")), "-", "-", "-", "-")
+    w = r.get("e2e_warm")
+    if w:
+        row("4w", "end-to-end DAG with a warm Spark (window_metrics through a Spark Connect server started before), "
+                  f"real day unpaced, byte-identical; median of {len(w['warm'])} runs, each followed by a "
+                  "spark-submit run", f"{_s(w['dag_test_seconds'])} (the server's first run {_s(w['first_seconds'])})",
+            f"spark-submit end to end, median of {len(w['spark_submit'])} (row 4's and the interleaved) "
+            f"{_s(w['spark_submit_seconds'])}", f"{w['ratio']:.2f}x (first run {w['first_ratio']:.2f}x)",
+            f"<= {w['target_ratio']}x", _verdict(w["met"]))
+        row("4wa", "… window_metrics through Spark Connect", _s(w["window_metrics_seconds"]),
+            f"spark-submit's window_metrics {_s(w['spark_submit_window_seconds'])}",
+            f"{w['window_metrics_seconds'] / w['spark_submit_window_seconds']:.2f}x", "-", "-")
+        row("4wm", "… the Spark Connect server: memory (RSS once started; peak after the runs) and start-up "
+                   "(once per `make up`)", f"{_mib(w['server_rss_bytes'])}; peak {_mib(w['server_peak_rss_bytes'])}",
+            f"started in {_s(w['server_start_seconds'])}, warmed up in {_s(w.get('server_warm_up_seconds'))}",
+            "-", "-", "-")
     lv = r.get("live")
     if lv:
         row("7", f"live mode end to end, real day at speed {lv['speed']:g} (200 groups/s), byte-identical",

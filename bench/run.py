@@ -29,8 +29,9 @@ from pathlib import Path
 
 from bench import datasets, kafka_perf, spark_runs
 from bench.compressed import bench_compressed
+from bench.common import (MIB, PYTHON, RESULTS_DIR, WORK_DIR, child_env, last_json_line, peak_rss_bytes, rss_bytes,
+                          run_measured)
 from bench.history import bench_history
-from bench.common import MIB, PYTHON, RESULTS_DIR, WORK_DIR, child_env, last_json_line, run_measured
 from bench.report import markdown
 from devtools.kafka import LocalBroker, free_port
 from include.paths import PROJECT_ROOT
@@ -206,18 +207,75 @@ SHORT_THRESHOLDS = {"cpu_threshold": 40.0, "mem_threshold": 50.0, "net_threshold
 
 
 def e2e_run(bootstrap: str, home: Path, out: Path, dataset: Path, expected: Path, conf: dict,
-            expected_net_disk: Path | None = None, what: str = "end-to-end DAG run") -> dict:
-    """One dag.test() run in its own process; raises unless it succeeded and validated byte-identical."""
+            expected_net_disk: Path | None = None, what: str = "end-to-end DAG run",
+            spark_connect: int | None = None) -> dict:
+    """One dag.test() run in its own process; raises unless it succeeded and validated byte-identical.
+    ``spark_connect``: the port of a Spark Connect server on 127.0.0.1 that spark_default points at."""
     cmd = [PYTHON, "-m", "bench.e2e_once", "--bootstrap", bootstrap, "--airflow-home", str(home),
            "--dataset", str(dataset), "--expected", str(expected), "--output-dir", str(out), "--conf", json.dumps(conf)]
     if expected_net_disk is not None:
         cmd += ["--expected-net-disk", str(expected_net_disk)]
+    if spark_connect is not None:
+        cmd += ["--spark-connect", str(spark_connect)]
     m = run_measured(cmd, env=child_env())
     res = last_json_line(m.check(what).stdout)
     if res["state"] != "success" or not res["byte_identical"] or not res["validation_passed"]:
         raise RuntimeError(f"{what} did not validate: {json.dumps(res)}\n{m.stderr[-3000:]}")
     res["process_seconds"] = m.seconds
     return res
+
+
+WARM_PAIRS = 2  # warm-Spark runs, each followed by a spark-submit run, after the server's first run
+
+
+def bench_e2e_warm(bootstrap: str, work: Path, spark_submit: dict | None) -> dict:
+    """Row 4w: the real day end to end with a warm Spark against spark-submit, in this bench run.
+
+    A Spark Connect server is started and warmed up first, as `make up` does (timed apart: paid once). Its first
+    replay still pays the first Kafka read's warm-up and is reported apart; then WARM_PAIRS replays
+    through the server, each followed by a spark-submit replay (interleaved, so the machine's load drifts into
+    both alike). The ratio is the median warm run over the median spark-submit run (these and row 4's). The
+    server's memory: its RSS once started and its peak after the runs."""
+    from devtools.spark_connect import LocalSparkConnect
+
+    home = work / "airflow"
+    server = LocalSparkConnect(home=work / "spark-connect", port=free_port())
+    t0 = time.perf_counter()
+    server.start()
+    start_s = time.perf_counter() - t0
+    pid = server.pid()
+    idle = rss_bytes(pid)
+    warm_up_s = server.warm_up()  # as `make up` does
+    warm, submit = [], [spark_submit] if spark_submit else []
+    try:
+        first = e2e_run(bootstrap, home, work / "warm output 0", REAL_DATASET, REAL_EXPECTED, {},
+                        what="first end-to-end DAG run with a warm Spark", spark_connect=server.port)
+        for i in range(1, WARM_PAIRS + 1):
+            warm.append(e2e_run(bootstrap, home, work / f"warm output {i}", REAL_DATASET, REAL_EXPECTED, {},
+                                what=f"end-to-end DAG run {i} with a warm Spark", spark_connect=server.port))
+            submit.append(e2e_run(bootstrap, home, work / f"spark-submit output {i}", REAL_DATASET, REAL_EXPECTED,
+                                  {}, what=f"end-to-end DAG run {i} with spark-submit"))
+        peak = peak_rss_bytes(pid)
+    finally:
+        server.stop()
+
+    def median(runs: list[dict], key=lambda r: r["dag_test_seconds"]) -> float:
+        return statistics.median(key(r) for r in runs)
+
+    window = lambda r: r["tasks"]["window_metrics"]["seconds"]  # noqa: E731
+    result = {"server_start_seconds": start_s, "server_warm_up_seconds": warm_up_s, "server_rss_bytes": idle,
+              "server_peak_rss_bytes": peak,
+              "first": first, "warm": warm, "spark_submit": submit, "first_seconds": first["dag_test_seconds"],
+              "dag_test_seconds": median(warm), "window_metrics_seconds": median(warm, window),
+              "spark_submit_seconds": median(submit), "spark_submit_window_seconds": median(submit, window),
+              "target_ratio": 0.4}
+    result["ratio"] = result["dag_test_seconds"] / result["spark_submit_seconds"]
+    result["first_ratio"] = result["first_seconds"] / result["spark_submit_seconds"]
+    result["met"] = result["ratio"] <= result["target_ratio"]
+    log.info("end to end with a warm Spark: %.1f s (first run after the server started %.1f s), spark-submit %.1f s: "
+             "%.2fx; server started in %.1f s, RSS %.0f MiB, peak %.0f MiB", result["dag_test_seconds"],
+             result["first_seconds"], result["spark_submit_seconds"], result["ratio"], start_s, idle / MIB, peak / MIB)
+    return result
 
 
 def bench_live(bootstrap: str, work: Path) -> dict:
@@ -272,7 +330,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=2, help="interleaved rounds of ours vs ProducerPerformance")
     p.add_argument("--out", type=Path, default=RESULTS_DIR / "latest.json")
     p.add_argument("--skip", default="",
-                   help="comma list of parts to leave out: producer,pacing,speed,spark,e2e,live,compressed,history")
+                   help="comma list of parts to leave out: producer,pacing,speed,spark,e2e,warm,live,compressed,"
+                        "history")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
@@ -316,6 +375,12 @@ def main(argv: list[str] | None = None) -> int:
         if "e2e" not in skip:
             results["e2e"] = bench_e2e(broker.bootstrap, work)
             results["e2e"]["spark_startup_seconds"] = results.get("spark", {}).get("startup", {}).get("seconds")
+        if "warm" not in skip:
+            if "e2e" in skip:
+                from devtools import airflow_home
+
+                airflow_home.migrate(work / "airflow")
+            results["e2e_warm"] = bench_e2e_warm(broker.bootstrap, work, results.get("e2e"))
         if "live" not in skip:
             if "e2e" in skip:
                 from devtools import airflow_home

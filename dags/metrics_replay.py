@@ -24,7 +24,8 @@ Batch mode:
    record's Kafka timestamp is its event time (moved to start now under `time_shift` `now`); the offsets
    written, the event-time constants and the pace kept are recorded in `<output_dir>/manifest.json`, the
    send times in `send_log.json`. `late_fraction` of the samples can be sent up to `late_max_seconds` late.
-5. **window_metrics**: a Spark job reads exactly those records and writes `<output_dir>/cpu_mem.csv`
+5. **window_metrics**: a Spark job (spark-submitted, or run on the warm Spark Connect server when the Spark
+   connection is one) reads exactly those records and writes `<output_dir>/cpu_mem.csv`
    (30 s windows sliding every 10 s, averages and threshold alerts) and, when the dataset has
    net_in/net_out/disk_io, `<output_dir>/net_disk.csv` (window maxima, flood and thrash alerts).
 
@@ -61,7 +62,6 @@ from __future__ import annotations
 import sys
 from datetime import timedelta
 
-from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 from airflow.providers.standard.operators.empty import EmptyOperator
 from airflow.sdk import Asset, CronTriggerTimetable, TriggerRule, dag, task
 
@@ -71,6 +71,7 @@ from include.notices import ReplayNotifier
 from include.params import replay_params
 from include.review import ReviewOperator
 from include.spark_submit import SPARK_JOB, SPARK_KAFKA_JARS, submit_conf
+from include.window_operator import WindowMetricsOperator
 
 
 def pass_kafka_security(context) -> None:
@@ -83,7 +84,8 @@ def pass_kafka_security(context) -> None:
     task.env_vars = {**(task.env_vars or {}), **topics.security_env(config)}
 
 
-# The Spark connection window_metrics submits through (local[*] under `make run`, a cluster in compose).
+# The Spark connection window_metrics submits through (local[*] under `make run`, a cluster in compose) or, when
+# it is of the Spark Connect type (`make up`), runs its job through.
 SPARK_CONN_ID = "spark_default"
 
 # The validated output: other DAGs can be scheduled on it (an event per successful validation).
@@ -145,7 +147,8 @@ def metrics_replay():
                                       late_fraction=params["late_fraction"],
                                       late_max_seconds=params["late_max_seconds"], late_seed=params["late_seed"])
 
-    window_metrics = SparkSubmitOperator(
+    # spark-submit, or the same job through a warm Spark when spark_default is a Spark Connect connection.
+    window_metrics = WindowMetricsOperator(
         task_id="window_metrics",
         conn_id=SPARK_CONN_ID,
         application=str(SPARK_JOB),

@@ -37,6 +37,7 @@ from include.dataset import CHECK_ERRORS
 # What a person reads of a task's error and of validation.json; the notices (include/notices.py) say it alike.
 from include.formatting import ERROR_WIDTH, error_text, one_line, part_line  # noqa: F401 (ERROR_WIDTH: tests)
 from include.paths import PROJECT_ROOT, output_dir_for
+from include.spark_connect import DEFAULT_PORT as SPARK_CONNECT_PORT
 from include.validation import ValidationFileError, read_record
 
 DAG_FILE = PROJECT_ROOT / "dags" / "metrics_replay.py"
@@ -370,6 +371,17 @@ def up_lines(ui: airflow_home.UiStack, admin_password_given: bool) -> list[str]:
     return lines
 
 
+def spark_line(conn_type: str, server_started: bool) -> str:
+    """What `make up` says about spark_default: whether window_metrics uses the warm Spark."""
+    from include.spark_connect import CONN_TYPE
+
+    if conn_type == CONN_TYPE:
+        return "Spark: spark_default is a Spark Connect connection: window_metrics runs on the warm Spark"
+    hint = ("; it was kept from an earlier `make up`: set its type to Spark Connect (host sc://127.0.0.1, port "
+            "15002) under Admin -> Connections for the warm Spark" if server_started else "")
+    return f"Spark: spark_default is of type {conn_type}: window_metrics spark-submits its job{hint}"
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     try:
         # more users beside admin, viewer and operator: METRICS_REPLAY_UI_USERS="alice:viewer,bob:user"
@@ -386,10 +398,23 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     # metrics_alerts' trigger watches topic-alerts from the start, and fails until the topic exists.
     ensure_topics({"bootstrap.servers": broker.bootstrap}, [c.ALERTS_TOPIC], partitions=1, replication=1)
+    spark = None
+    if args.spark_connect:
+        from devtools.spark_connect import LocalSparkConnect, SparkConnectStartError
+
+        try:  # a warm Spark: replays triggered from the UI pay no Spark start-up
+            server = LocalSparkConnect(port=args.spark_connect_port).start(warm=True)
+        except SparkConnectStartError as exc:
+            print(f"cannot start the local Spark Connect server: {exc}", file=sys.stderr)
+            return 2
+        spark = server.connection()
     admin_password = os.environ.get("METRICS_REPLAY_ADMIN_PASSWORD")
     ui = airflow_home.start_ui(airflow_home.DEFAULT_HOME, args.port, broker.bootstrap, password=admin_password,
-                               users=users)
+                               users=users, spark=spark)
     print(f"Kafka broker: {broker.status()}")
+    if spark is not None:
+        print(f"Spark Connect server: {server.status()} (log {server.log_file})")
+    print(spark_line(ui.spark_conn_type, spark is not None))
     for line in up_lines(ui, bool(admin_password)):
         print(line)
     print("Replay validation page: menu Browse -> Replay validation. Stop everything with `make down`.")
@@ -397,9 +422,12 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
+    from devtools.spark_connect import LocalSparkConnect
+
     stopped = airflow_home.stop_ui(airflow_home.DEFAULT_HOME)
+    LocalSparkConnect(port=args.spark_connect_port).stop()
     LocalBroker(port=args.broker_port).stop()
-    print(f"stopped: {', '.join(stopped) or 'no Airflow component'}; Kafka broker stopped")
+    print(f"stopped: {', '.join(stopped) or 'no Airflow component'}; Spark Connect server and Kafka broker stopped")
     return 0
 
 
@@ -483,9 +511,14 @@ def main(argv: list[str] | None = None) -> int:
     u = sub.add_parser("up", help="local broker + Airflow UI on 127.0.0.1 (make up)")
     u.add_argument("--port", type=int, default=8080)
     u.add_argument("--broker-port", type=int, default=DEFAULT_PORT)
+    u.add_argument("--spark-connect-port", type=int, default=SPARK_CONNECT_PORT)
+    u.add_argument("--no-spark-connect", dest="spark_connect", action="store_false",
+                   help="start no Spark Connect server; a new spark_default spark-submits on local[*] (saves the "
+                        "server's memory, each replay pays Spark's start-up)")
     u.set_defaults(func=cmd_up)
     d = sub.add_parser("down", help="stop what `up` started (make down)")
     d.add_argument("--broker-port", type=int, default=DEFAULT_PORT)
+    d.add_argument("--spark-connect-port", type=int, default=SPARK_CONNECT_PORT)
     d.set_defaults(func=cmd_down)
     b = sub.add_parser("broker", help="the local Kafka broker")
     b.add_argument("action", choices=["start", "stop", "status"])

@@ -323,10 +323,19 @@ def _live_dataset(dataset_path: str, recording_start: str | None):
 
 
 def _spark_master(spark_conn_id: str) -> str:
-    """The master of the Spark connection, as the Spark provider reads it (host, with the port when set)."""
+    """The master of the Spark connection, as the Spark provider reads it (host, with the port when set).
+
+    A Spark Connect connection serves batch mode's window_metrics only: live mode's streaming job is a
+    process of its own that outlives its task, so it is spark-submitted on local[*] then."""
     from airflow.sdk import BaseHook
 
+    from include.spark_connect import CONN_TYPE
+
     conn = BaseHook.get_connection(spark_conn_id)
+    if conn.conn_type == CONN_TYPE:
+        log.info("Connection '%s' is a Spark Connect server; live mode's streaming job is spark-submitted on "
+                 "local[*]", spark_conn_id)
+        return "local[*]"
     host = conn.host or "local[*]"
     return f"{host}:{conn.port}" if conn.port else host
 

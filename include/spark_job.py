@@ -7,7 +7,9 @@ Usage (the DAG's window_metrics task submits it this way)::
         [--window-seconds N] [--slide-seconds N] [--warmup-windows N] \\
         [--cpu-threshold X] [--mem-threshold X] [--net-threshold X] [--disk-threshold X]
 
-(the defaults are the output contract's, include/contract.py)
+(the defaults are the output contract's, include/contract.py). With a Spark Connect connection the task runs the
+same job through that server instead (run_remote, include/window_operator.py: a warm Spark): both paths call
+window_outputs with a SparkSession.
 
 It reads topic-cpu and topic-mem (and topic-net and topic-disk, for net_disk.csv) with Spark's own Kafka
 source between the offsets the producer recorded, keeps only records whose ``replay-attempt`` header is that
@@ -35,6 +37,8 @@ import logging
 import os
 import shutil
 import sys
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -72,6 +76,9 @@ VALUE_SCHEMA = T.StructType([
 # across midnight too). date_format works in the session time zone, which build_session sets to UTC.
 DATED_PATTERN = "yyyy-MM-dd HH:mm:ss"
 TIME_OF_DAY_PATTERN = "HH:mm:ss"
+# Set by pyspark when a Connect session is created (pyspark.sql.utils.is_remote reads it).
+CONNECT_MODE_ENV = "SPARK_CONNECT_MODE_ENABLED"
+CONNECT_RETRIES = 5  # backoffs of 0.05, 0.2, 0.8, 3.2 and 12.8 s (pyspark's DefaultPolicy)
 NO_EVENT_TIME = "a record of this replay has no event_time in its JSON value, and the windows are on event time"
 
 
@@ -368,12 +375,20 @@ def staged_parts(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.name.startswith("part-"))
 
 
-def build_session(app_name: str = "metrics_replay") -> SparkSession:
-    return (SparkSession.builder.appName(app_name)
-            .config("spark.sql.session.timeZone", "UTC")
-            .config("spark.sql.shuffle.partitions", "4")
-            .config("spark.ui.enabled", "false")
-            .getOrCreate())
+def build_session(app_name: str = "metrics_replay", remote: str | None = None) -> SparkSession:
+    """The job's session: its own Spark (spark-submit), or a new session on the Spark Connect server at
+    ``remote`` (an ``sc://`` URL), which takes only runtime settings (its UI is the server's business)."""
+    builder = SparkSession.builder.appName(app_name).config("spark.sql.session.timeZone", "UTC")
+    builder = builder.config("spark.sql.shuffle.partitions", "4")
+    if remote is not None:
+        from pyspark.sql.connect.client.retries import DefaultPolicy
+
+        session = builder.remote(remote).create()
+        # The client's default retries a server that stops answering for at least 10 minutes; the task's own
+        # retries take over after about 20 s instead.
+        session.client.set_retry_policies([DefaultPolicy(max_retries=CONNECT_RETRIES)])
+        return session
+    return builder.config("spark.ui.enabled", "false").getOrCreate()
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -384,16 +399,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        manifest = Manifest.read(args.manifest)
-        security = security_from_env(os.environ)
-        java_security(security)
-    except (ManifestError, UnsupportedSecurity) as exc:
-        log.error("%s", exc)
-        return 2
+def window_outputs(spark: SparkSession, args: argparse.Namespace, manifest: Manifest,
+                   security: dict[str, str]) -> None:
+    """The job on ``spark`` (its own under spark-submit, or a Spark Connect session): stage every output,
+    check the counts, then put cpu_mem.csv (and net_disk.csv) together. Raises RecordCountMismatch (or
+    ManifestError) when a count is off, and then nothing is written."""
     net_disk = manifest.has_net_disk
     topics = [CPU_TOPIC, MEM_TOPIC] + ([NET_TOPIC, DISK_TOPIC] if net_disk else [])
     log.info("windowing run %s (attempt %s) from %s: %s", manifest.run_id, manifest.attempt_id,
@@ -412,9 +422,9 @@ def main(argv: list[str] | None = None) -> int:
     staging = args.output_dir / f".spark-staging-{run_folder_name(manifest.attempt_id)}"
     shutil.rmtree(staging, ignore_errors=True)
     try:
-        spark = build_session()
-
-        local = spark.sparkContext.master.startswith("local")
+        # spark.master, not sparkContext.master: a Spark Connect session has no SparkContext, and its server's
+        # master decides who writes the staged parts (a local one writes here: it shares this file system).
+        local = spark.conf.get("spark.master", "").startswith("local")
 
         def stage(name: str, output_topics: list[str], window) -> None:
             samples, counted = read_records(spark, manifest, output_topics, security)
@@ -426,18 +436,12 @@ def main(argv: list[str] | None = None) -> int:
             log.info("read %d records of %s for attempt %s, as many as were acknowledged",
                      read, ", ".join(output_topics), manifest.attempt_id)
 
-        try:
-            # The outputs read different topics: run as concurrent Spark jobs, one's single-task stages
-            # (final sort, commit) leave a core to the other (bench/).
-            with ThreadPoolExecutor(max_workers=len(plan), thread_name_prefix="output") as pool:
-                done = [pool.submit(stage, name, output_topics, window) for name, _, output_topics, window in plan]
-                for future in done:
-                    future.result()
-        except (RecordCountMismatch, ManifestError) as exc:
-            log.error("%s: %s; nothing written", type(exc).__name__, exc)
-            return 1
-        finally:
-            spark.stop()
+        # The outputs read different topics: run as concurrent Spark jobs, one's single-task stages
+        # (final sort, commit) leave a core to the other (bench/).
+        with ThreadPoolExecutor(max_workers=len(plan), thread_name_prefix="output") as pool:
+            done = [pool.submit(stage, name, output_topics, window) for name, _, output_topics, window in plan]
+            for future in done:
+                future.result()
         if not net_disk:
             # A stale NET/DISK file of an earlier run in this folder must not pass as this run's.
             (args.output_dir / NET_DISK_FILE).unlink(missing_ok=True)
@@ -447,7 +451,80 @@ def main(argv: list[str] | None = None) -> int:
             log.info("wrote %d windows to %s", rows, args.output_dir / name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        manifest = Manifest.read(args.manifest)
+        security = security_from_env(os.environ)
+        java_security(security)
+    except (ManifestError, UnsupportedSecurity) as exc:
+        log.error("%s", exc)
+        return 2
+    spark = build_session()
+    try:
+        window_outputs(spark, args, manifest, security)
+    except (RecordCountMismatch, ManifestError) as exc:
+        log.error("%s: %s; nothing written", type(exc).__name__, exc)
+        return 1
+    finally:
+        spark.stop()
     return 0
+
+
+def warm_up(url: str, folder: Path) -> None:
+    """A small job through the Spark Connect server at ``url`` along the replay job's own path (JSON parsing,
+    both windowings, CSV lines written by the text writer, an Observation), writing under ``folder``: a fresh
+    server's first job pays class loading, code generation and the JIT, which a person's first replay then
+    does not. Run once the server is up (devtools/spark_connect.py)."""
+    was_connect = CONNECT_MODE_ENV in os.environ
+    spark = build_session("metrics_replay_warm_up", remote=url)
+    try:
+        values = [json.dumps({"server_id": f"server_{i % 3}", "event_time": f"2024-03-01T00:00:{i:02d}Z",
+                              "cpu_pct": 10.0 + i, "mem_pct": 20.0 + i, "net_in": 100.0 * i, "disk_io": 10.0 * i})
+                  for i in range(60)]
+        records = spark.createDataFrame([(CPU_TOPIC, v.encode()) for v in values], "topic string, value binary")
+        counted = Observation("warm_up")
+        samples = parse_records(records, "topic").observe(counted, F.count_if(F.col("topic") == CPU_TOPIC).alias("n"))
+        origin = 1709251200  # 2024-03-01T00:00:00Z
+        for name, window in ((CPU_MEM_FILE, window_cpu_mem), (NET_DISK_FILE, window_net_disk)):
+            csv_lines(window(samples, origin, dated=True)).write.mode("overwrite").text(str(folder / name))
+        counted.get  # noqa: B018 -- the observation's metrics come back as the replay's do
+    finally:
+        spark.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+        if not was_connect:
+            os.environ.pop(CONNECT_MODE_ENV, None)
+
+
+def run_remote(url: str, argv: list[str], security: dict[str, str],
+               opened: Callable[[SparkSession], object] | None = None) -> None:
+    """The job through the Spark Connect server at ``url``, from this process: window_metrics with a Spark
+    Connect connection (include.window_operator). ``argv`` are the job's arguments, as spark-submit would
+    pass them; ``security`` the Kafka connection's settings, which go to the Kafka source's options only.
+    Raises where main() would exit non-zero (ManifestError, UnsupportedSecurity, RecordCountMismatch).
+    ``opened`` is given the session once it exists (the operator's on_kill interrupts it)."""
+    args = parse_args(argv)
+    manifest = Manifest.read(args.manifest)
+    java_security(security)
+    was_connect = CONNECT_MODE_ENV in os.environ
+    started = time.monotonic()
+    spark = build_session(remote=url)
+    session_at = time.monotonic()
+    try:
+        if opened is not None:
+            opened(spark)
+        window_outputs(spark, args, manifest, security)
+        log.info("done through Spark Connect: session opened in %.1f s, job in %.1f s", session_at - started,
+                 time.monotonic() - session_at)
+    finally:
+        spark.stop()
+        if not was_connect:
+            # A Connect session switches the whole process's pyspark to Connect (is_remote() reads this variable);
+            # undone so that a classic session later in this process (dag.test(), the tests) still works.
+            os.environ.pop(CONNECT_MODE_ENV, None)
 
 
 if __name__ == "__main__":

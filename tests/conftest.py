@@ -172,6 +172,17 @@ def spark():
 
 
 @pytest.fixture(scope="session")
+def spark_connect(tmp_path_factory):
+    """A real Spark Connect server (a warm Spark, started and warmed up as `make up` does) on a free port, for this
+    session (worker). The warm-up costs less than a cold server's first replay would."""
+    from devtools.spark_connect import LocalSparkConnect
+
+    server = LocalSparkConnect(home=tmp_path_factory.mktemp("spark-connect"), port=free_port()).start(warm=True)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def airflow_db(pytestconfig) -> Path:
     """This session's (this xdist worker's) Airflow home, its metadata DB migrated."""
     home = pytestconfig.stash[AIRFLOW_HOME_KEY]

@@ -24,7 +24,8 @@ def compose() -> dict:
 
 def test_has_the_whole_stack(compose):
     services = compose["services"]
-    for name in (*AIRFLOW_SERVICES, "airflow-init", "postgres", "kafka", "spark-master", "spark-worker"):
+    for name in (*AIRFLOW_SERVICES, "airflow-init", "postgres", "kafka", "spark-connect", "spark-master",
+                 "spark-worker"):
         assert name in services, name
     env = services["airflow-scheduler"]["environment"]
     assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
@@ -121,9 +122,15 @@ def test_connections_match_the_dag(compose):
     host, port = kafka["extra"]["bootstrap.servers"].split(":")
     assert host in compose["services"]
     assert f"//{host}:{port}" in compose["services"]["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
-    assert spark["conn_type"] == "spark"
-    assert spark["host"] == "spark://spark-master" and spark["port"] == 7077
-    assert "--port 7077" in compose["services"]["spark-master"]["command"]
+    # spark_default is the warm Spark: the spark-connect service, as include.spark_connect connects to it
+    from include.spark_connect import connection
+
+    assert spark == connection("spark-connect", 15002)
+    server = compose["services"]["spark-connect"]
+    assert server["entrypoint"][:3] == ["python", "-m", "include.spark_connect"]
+    assert server["entrypoint"][server["entrypoint"].index("--port") + 1] == "15002"
+    assert server["image"] == compose["services"]["airflow-scheduler"]["image"]  # Java, pyspark, the jars
+    assert "--port 7077" in compose["services"]["spark-master"]["command"]  # the cluster route (README)
 
 
 def test_host_ports_do_not_clash(compose):
@@ -168,3 +175,12 @@ def test_spark_worker_sees_the_output_folder_where_the_driver_does(compose):
     airflow = {v.split(":")[0]: v.split(":")[1] for v in compose["services"]["airflow-scheduler"]["volumes"]}
     worker = {v.split(":")[0]: v.split(":")[1] for v in compose["services"]["spark-worker"]["volumes"]}
     assert worker["./output"] == airflow["./output"]
+
+
+def test_spark_connect_server_sees_the_output_folder_and_runtime_code_only(compose):
+    """The Spark Connect server writes the runs' staged CSV parts where the task then reads them."""
+    airflow = {v.split(":")[0]: v.split(":")[1] for v in compose["services"]["airflow-scheduler"]["volumes"]}
+    server = {v.split(":")[0]: v.split(":")[1] for v in compose["services"]["spark-connect"]["volumes"]}
+    assert server["./output"] == airflow["./output"]
+    assert server["./include"] == airflow["./include"]
+    assert set(server) <= {"./include", "./output"}

@@ -89,12 +89,12 @@ def test_window_metrics_is_spark_submit_on_spark_default(dagbag):
     from airflow.providers.apache.spark.operators.spark_submit import SparkSubmitOperator
 
     from dag_module import load_dag_module
+    from include.window_operator import WindowMetricsOperator
 
     op = dagbag.dags["metrics_replay"].get_task("window_metrics")
-    assert isinstance(op, SparkSubmitOperator)
-    # The operator keeps its connection id in a private attribute: the DAG's own constant is checked instead
-    # (and every end-to-end test runs through the spark_default connection the fixtures define).
-    assert load_dag_module().SPARK_CONN_ID == "spark_default"
+    # spark-submit, or the job through a Spark Connect server when spark_default is of that type
+    assert isinstance(op, WindowMetricsOperator) and isinstance(op, SparkSubmitOperator)
+    assert load_dag_module().SPARK_CONN_ID == op.spark_conn_id == "spark_default"
     assert op.application.endswith("include/spark_job.py")
     assert "spark-kafka" in op.jars
 
