@@ -72,6 +72,7 @@ VALUE_SCHEMA = T.StructType([
 # across midnight too). date_format works in the session time zone, which build_session sets to UTC.
 DATED_PATTERN = "yyyy-MM-dd HH:mm:ss"
 TIME_OF_DAY_PATTERN = "HH:mm:ss"
+KAFKA_PARTITION_FETCH_BYTES = 4 * 1024 * 1024  # 20,000 records a poll are about 3 MiB of values
 NO_EVENT_TIME = "a record of this replay has no event_time in its JSON value, and the windows are on event time"
 
 
@@ -252,9 +253,11 @@ def kafka_options(manifest: Manifest, topics: list[str], security: dict[str, str
         "includeHeaders": "true",
         "failOnDataLoss": "true",
         # Bigger fetches: the consumer's defaults (500 records a poll, 1 MiB a partition) make a local
-        # replay's read poll-bound (bench/).
-        "kafka.max.partition.fetch.bytes": str(16 * 1024 * 1024),
-        "kafka.fetch.max.bytes": str(64 * 1024 * 1024),
+        # replay's read poll-bound (bench/). Not much bigger: every consumer's fetched bytes sit in the driver's
+        # heap (local mode), four consumers at once, and at 100x 16/64 MiB fetches left a third of the read
+        # stages' time to the garbage collector.
+        "kafka.max.partition.fetch.bytes": str(KAFKA_PARTITION_FETCH_BYTES),
+        "kafka.fetch.max.bytes": str(2 * KAFKA_PARTITION_FETCH_BYTES),
         "kafka.max.poll.records": "20000",
         # Spark redacts the JAAS config (it holds the password) wherever it shows these options.
         **{f"kafka.{k}": v for k, v in java_security(security or {}).items()},

@@ -16,7 +16,6 @@ from fastapi.responses import FileResponse, HTMLResponse
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
 from airflow.api_fastapi.core_api.security import requires_access_dag
 from airflow.plugins_manager import AirflowPlugin
-from include import reports
 from include.contract import REPORT_FILE
 from include.paths import OUTPUT_DIR
 
@@ -26,6 +25,14 @@ URL_PREFIX = "/replay-validation"
 # No route here carries a dag_id, so the DAG is named explicitly: requires_access_dag would otherwise look
 # for one in the path or query and, finding none, check access to DAGs in general rather than to this one.
 require_run_access = requires_access_dag(method="GET", access_entity=DagAccessEntity.RUN, param_dag_id=DAG_ID)
+
+
+def _reports():
+    """include.reports, imported when a page is asked for: Airflow imports every plugin wherever it deserializes
+    a DAG (the scheduler, each task's start), and this page's code is needed only by the API server."""
+    from include import reports
+
+    return reports
 
 
 def output_root() -> Path:
@@ -38,18 +45,19 @@ app = FastAPI(title="Replay validation", dependencies=[Depends(require_run_acces
 
 @app.get("/", response_class=HTMLResponse)
 def runs_page(root: Path = Depends(output_root)) -> str:
+    reports = _reports()
     return reports.runs_page(reports.list_runs(root))
 
 
 @app.get("/api/runs")
 def runs_json(root: Path = Depends(output_root)) -> list[dict]:
-    return [r.to_json() for r in reports.list_runs(root)]
+    return [r.to_json() for r in _reports().list_runs(root)]
 
 
 @app.get("/runs/{folder}/report")
 def run_report(folder: str, root: Path = Depends(output_root)) -> FileResponse:
     # Only folders the listing knows are served: no path from the URL reaches the file system.
-    known = {r.folder: r for r in reports.list_runs(root)}
+    known = {r.folder: r for r in _reports().list_runs(root)}
     if folder not in known or not known[folder].has_report:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no report for run folder {folder!r}")
     return FileResponse(root / known[folder].folder / REPORT_FILE, media_type="text/html")
