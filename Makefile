@@ -11,7 +11,7 @@ export PYSPARK_PYTHON := $(BIN)/python
 # Local runs stay on loopback (Spark would otherwise pick the first interface address).
 export SPARK_LOCAL_IP ?= 127.0.0.1
 .PHONY: setup setup-test system-deps test-system-deps venv venv-test jars run up down test test-unit broker-start \
-	broker-stop broker-status clean reference bench bench-compressed bench-history check-dataset
+	broker-stop broker-status clean reference bench bench-readme bench-compressed bench-history check-dataset
 
 # What running needs. `make test` adds the test tools (setup-test).
 setup: system-deps venv jars
@@ -80,6 +80,11 @@ test: setup-test
 # BENCH_SIZES=1,10 for a quicker run without the 100x day.
 bench: setup-test
 	$(BIN)/python -m bench.run
+	$(BIN)/python -m bench.report --readme
+
+# The README's Performance table (and bench/results/latest.md) rewritten from bench/results/latest.json.
+bench-readme: setup-test
+	$(BIN)/python -m bench.report --readme
 
 # Row 6 of the bench alone: the 100x day read from .csv.gz/.bz2/.xz/.zst against the plain .csv (peak RSS, time);
 # no broker. Results in bench/results/compressed.json and .md.

@@ -66,8 +66,9 @@ def bench_compressed(scale: int = 100, suffixes: tuple[str, ...] = datasets.COMP
     return result
 
 
-def markdown_rows(result: dict) -> list[str]:
-    """Rows 6.* of the bench table: | # | figure | ours | baseline | ratio | target | verdict |."""
+def markdown_rows(result: dict, command: str | None = None) -> list[str]:
+    """Rows 6.* of the bench table: | # | figure | ours | baseline | ratio | target | verdict | (and | command |
+    when ``command`` is given)."""
     rows = []
     for part, order, tag in (("by_server", "sorted by server", "6"), ("by_time", "in time order", "6t")):
         r = result.get(part)
@@ -84,7 +85,8 @@ def markdown_rows(result: dict) -> list[str]:
                         f"({f['file_bytes'] / MIB:.1f} MiB): peak RSS (check + stream every group, no broker) | "
                         f"{f['peak_rss_bytes'] / MIB:.0f} MiB in {f['check_seconds'] + f['stream_seconds']:.1f} s | "
                         f"{baseline} | {f['rss_ratio']:.2f}x memory, {f['seconds_ratio']:.2f}x time | "
-                        f"<= {result['target_ratio']}x memory | {verdict} |")
+                        f"<= {result['target_ratio']}x memory | {verdict} |"
+                        + (f" {command} |" if command else ""))
     return rows
 
 

@@ -125,8 +125,9 @@ def bench_history(runs: int = RUNS) -> dict:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def markdown_rows(r: dict) -> list[str]:
-    """Row 8 of the bench table: | # | figure | ours | baseline | ratio | target | verdict |."""
+def markdown_rows(r: dict, command: str | None = None) -> list[str]:
+    """Row 8 of the bench table: | # | figure | ours | baseline | ratio | target | verdict | (and | command |
+    when ``command`` is given)."""
     rows = []
     labels = (("8a", "page1", "page 1 (summaries, trend plots, 50 runs)"),
               ("8b", "filtered", f"a filtered page (one dataset, failed runs: {r['filtered_total']:,})"),
@@ -137,7 +138,7 @@ def markdown_rows(r: dict) -> list[str]:
         rows.append(f"| {tag} | Replay validation page, {r['runs']:,} runs over {r['datasets']} datasets: {label} | "
                     f"{f['median_ms']:.0f} ms (max {f['max_ms']:.0f} ms, {f['bytes'] / 1024:.0f} KiB) | "
                     f"first request (every record parsed): listing {r['cold_listing_ms']:.0f} ms | - | "
-                    f"<= {r['target_ms']} ms | {verdict} |")
+                    f"<= {r['target_ms']} ms | {verdict} |" + (f" {command} |" if command else ""))
     return rows
 
 

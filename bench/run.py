@@ -144,36 +144,54 @@ def _identical(produced: Path, expected: Path) -> bool:
     return produced.exists() and produced.read_bytes() == expected.read_bytes()
 
 
-def bench_spark(scaled: dict[int, datasets.Scaled], manifests: dict[int, Path], out_root: Path) -> dict:
+SPARK_100X_OVER_1X = 3.0  # issue 17's targets (were 5x and none)
+SPARK_OVER_PANDAS_100X = 3.0
+SPARK_REPEATS = 2  # Spark and pandas runs per size, interleaved; the ratios use each one's best
+
+
+def bench_spark(scaled: dict[int, datasets.Scaled], manifests: dict[int, Path], out_root: Path,
+                repeats: int = SPARK_REPEATS) -> dict:
     noop = spark_runs.run_noop()
     startup = {"seconds": noop.seconds, "driver_peak": spark_runs.driver_peak(noop)}
     log.info("Spark start-up alone: %.1f s", noop.seconds)
     runs = {}
     for scale, ds in sorted(scaled.items()):
-        out = out_root / f"spark-{scale}x"
-        m = spark_runs.run_job(manifests[scale], out)
-        ok = _identical(out / "cpu_mem.csv", ds.expected_cpu_mem) and _identical(out / "net_disk.csv",
-                                                                                 ds.expected_net_disk)
-        if not ok:
-            raise RuntimeError(f"Spark output at {scale}x differs from the reference ({out})")
-        pm = run_measured([PYTHON, "-m", "bench.pandas_windows", str(ds.dataset), str(out_root / f"pandas-{scale}x")])
-        p = last_json_line(pm.check(f"pandas at {scale}x").stdout)
-        p_ok = (_identical(out_root / f"pandas-{scale}x" / "cpu_mem.csv", ds.expected_cpu_mem)
-                and _identical(out_root / f"pandas-{scale}x" / "net_disk.csv", ds.expected_net_disk))
-        if not p_ok:
-            raise RuntimeError(f"pandas output at {scale}x differs from the reference")
-        runs[scale] = {"seconds": m.seconds, "driver_peak": spark_runs.driver_peak(m), "validated": ok,
-                       "records": ds.rows * 4, "pandas_seconds": pm.seconds, "pandas_compute_seconds": p["seconds"],
-                       "pandas_peak_rss_bytes": p["peak_rss_bytes"], "pandas_validated": p_ok,
-                       "spark_over_pandas": m.seconds / pm.seconds}
-        log.info("Spark %dx: %.1f s (driver peak %.0f MiB); pandas %.1f s", scale, m.seconds,
-                 runs[scale]["driver_peak"]["total"] / MIB, pm.seconds)
+        spark_s, pandas_s, peaks, pandas_peaks, p = [], [], [], [], {}
+        for attempt in range(repeats):  # Spark, pandas, Spark, pandas: drift in the load hits both alike
+            out = out_root / f"spark-{scale}x-{attempt}"
+            m = spark_runs.run_job(manifests[scale], out)
+            ok = _identical(out / "cpu_mem.csv", ds.expected_cpu_mem) and _identical(out / "net_disk.csv",
+                                                                                     ds.expected_net_disk)
+            if not ok:
+                raise RuntimeError(f"Spark output at {scale}x differs from the reference ({out})")
+            shutil.rmtree(out, ignore_errors=True)
+            pandas_out = out_root / f"pandas-{scale}x-{attempt}"
+            pm = run_measured([PYTHON, "-m", "bench.pandas_windows", str(ds.dataset), str(pandas_out)])
+            p = last_json_line(pm.check(f"pandas at {scale}x").stdout)
+            p_ok = (_identical(pandas_out / "cpu_mem.csv", ds.expected_cpu_mem)
+                    and _identical(pandas_out / "net_disk.csv", ds.expected_net_disk))
+            if not p_ok:
+                raise RuntimeError(f"pandas output at {scale}x differs from the reference")
+            shutil.rmtree(pandas_out, ignore_errors=True)
+            spark_s.append(m.seconds)
+            pandas_s.append(pm.seconds)
+            peaks.append(spark_runs.driver_peak(m))
+            pandas_peaks.append(p["peak_rss_bytes"])
+            log.info("Spark %dx run %d: %.1f s (driver peak %.0f MiB); pandas %.1f s", scale, attempt + 1, m.seconds,
+                     peaks[-1]["total"] / MIB, pm.seconds)
+        runs[scale] = {"seconds": min(spark_s), "seconds_runs": spark_s,
+                       "driver_peak": max(peaks, key=lambda d: d["total"]), "validated": True,
+                       "records": ds.rows * 4, "pandas_seconds": min(pandas_s), "pandas_seconds_runs": pandas_s,
+                       "pandas_compute_seconds": p["seconds"], "pandas_peak_rss_bytes": max(pandas_peaks),
+                       "pandas_validated": True, "spark_over_pandas": min(spark_s) / min(pandas_s)}
     result = {"startup": startup, "runs": runs}
     if 1 in runs:
         base = runs[1]["seconds"]
         for scale, r in runs.items():
             r["ratio_vs_1x"] = r["seconds"] / base
-        result["targets"] = {"10x_over_1x": 1.5, "100x_over_1x": 5.0, "driver_peak_bytes": int(1.5 * 1024 * MIB)}
+        result["targets"] = {"10x_over_1x": 1.5, "100x_over_1x": SPARK_100X_OVER_1X,
+                             "100x_spark_over_pandas": SPARK_OVER_PANDAS_100X,
+                             "driver_peak_bytes": int(1.5 * 1024 * MIB)}
     return result
 
 
@@ -314,6 +332,10 @@ def bench_live(bootstrap: str, work: Path) -> dict:
     return result
 
 
+# The bench's parts, in the order it runs them (--skip / --only).
+PARTS = ("producer", "pacing", "speed", "spark", "e2e", "warm", "live", "compressed", "history")
+
+
 def machine() -> dict:
     import psutil
 
@@ -330,16 +352,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=2, help="interleaved rounds of ours vs ProducerPerformance")
     p.add_argument("--out", type=Path, default=RESULTS_DIR / "latest.json")
     p.add_argument("--skip", default="",
-                   help="comma list of parts to leave out: producer,pacing,speed,spark,e2e,warm,live,compressed,"
-                        "history")
+                   help=f"comma list of parts to leave out: {','.join(PARTS)}")
+    p.add_argument("--only", default="", help="comma list of the only parts to run (the others skipped); "
+                                              "each row of the table names the parts that measure it")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sizes = sorted({int(s) for s in args.sizes.split(",") if s.strip()})
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    only = {s.strip() for s in args.only.split(",") if s.strip()}
+    if unknown := (skip | only) - set(PARTS):
+        p.error(f"unknown part(s) {', '.join(sorted(unknown))}; the parts are {', '.join(PARTS)}")
+    if only:
+        skip |= set(PARTS) - only
     started = datetime.now(timezone.utc)
     t_start = time.perf_counter()
     results: dict = {"date": started.isoformat(timespec="seconds"), "machine": machine(),
-                     "command": "make bench" + ("" if sizes == [1, 10, 100] else f" BENCH_SIZES={','.join(map(str, sizes))}"),
+                     "command": (("make bench" if sizes == [1, 10, 100] else f"make bench BENCH_SIZES={args.sizes}")
+                                 if not skip else " ".join(["python -m bench.run", *(argv or sys.argv[1:])])),
                      "argv": sys.argv[1:], "sizes": sizes}
     scaled = {s: datasets.scaled(s) for s in sorted(set(sizes) | {1, 10})}
     WORK_DIR.mkdir(parents=True, exist_ok=True)

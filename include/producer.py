@@ -87,9 +87,19 @@ def time_shift_seconds(time_shift: str, first_epoch_second: int, replay_started:
 
 def json_number(field: str, value: float) -> str:
     """JSON text of a metric as the seed sent it: percentages as floats, integral counters as integers."""
-    if field in COUNTER_FIELDS and value.is_integer() and abs(value) < 2**53:
+    return number_text(field)(value)
+
+
+def _counter_text(value: float) -> str:
+    if value.is_integer() and abs(value) < 2**53:
         return str(int(value))
     return repr(value)
+
+
+def number_text(field: str) -> Callable[[float], str]:
+    """json_number for one field, chosen once: a percentage is its float's repr (float.__repr__ itself, no
+    Python call a value), a counter an integer when it is whole."""
+    return _counter_text if field in COUNTER_FIELDS else float.__repr__
 
 
 def produce(dataset: Dataset, connection_config: dict, run_id: str, seconds_per_group: float = 1.0,
@@ -143,7 +153,8 @@ def produce(dataset: Dataset, connection_config: dict, run_id: str, seconds_per_
     server_json = [json.dumps(s) for s in dataset.servers]
     server_keys = [s.encode() for s in dataset.servers]
     position = {f: i for i, f in enumerate(dataset.metric_fields)}
-    columns = [(t, [(f', "{f}": ', f, position[f]) for f in TOPIC_FIELDS[t]]) for t in topics]
+    # Per topic, each field's '"name": ' text, its number's text function and its place in a sample's values.
+    columns = [(t, [(f', "{f}": ', number_text(f), position[f]) for f in TOPIC_FIELDS[t]]) for t in topics]
     total_groups = dataset.group_count()
     for name, count in dataset.ignored_columns.items():
         log.warning("Column %r of %s is not one the replay knows: ignored (%d values, none sent)", name,
@@ -174,7 +185,11 @@ def produce(dataset: Dataset, connection_config: dict, run_id: str, seconds_per_
             head_server = prefix + names[srv]
             key = keys[srv]
             for topic, fields in topic_columns:
-                body = "".join([name + json_number(f, values[i]) for name, f, i in fields])
+                if len(fields) == 1:  # one metric a topic but NET's two: no join
+                    name, text, i = fields[0]
+                    body = name + text(values[i])
+                else:
+                    body = "".join([name + text(values[i]) for name, text, i in fields])
                 value = (head_server + body + "}").encode()
                 try:
                     produce_one(topic, value=value, key=key, headers=record_headers, on_delivery=delivered,

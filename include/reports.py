@@ -5,17 +5,20 @@ Per server: avg_cpu and avg_mem over time with the thresholds drawn and alert wi
 overview of all servers as small multiples. A live run adds its late-data counts and its alert latency: the
 figures and a plot of each alert's latency against when its window became ready. A run with a tolerance says
 so, with the windows that passed only within it and a table of the first such numbers.
+
+Figures are plain Plotly JSON (dicts) handed to plotly.io unvalidated, and the output is read with the csv
+module: building graph objects (each threshold line checked against every subplot) and importing pandas took
+most of validate_output's time (bench row 4f). Plotly is imported only when a report is rendered, so the
+Replay validation page (plugins/), which imports this module, stays light.
 """
 
 from __future__ import annotations
 
+import csv
 import html
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
-
-import pandas as pd
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from include.alerts import parse_utc
 from include.latency import AlertLatency, Figures, LatencySummary, plot_points
@@ -156,74 +159,139 @@ def latency_table(latency: LatencySummary) -> str:
             "been sent.</p>")
 
 
-def latency_figure(latencies: list[AlertLatency], first_sent_at: float) -> go.Figure:
+Figure = dict  # a Plotly figure as JSON: {"data": [traces], "layout": {...}}
+CPU_COLOR, MEM_COLOR, ALERT_COLOR = "#1f77b4", "#2ca02c", "#d62728"
+
+
+def latency_figure(latencies: list[AlertLatency], first_sent_at: float) -> Figure:
     """Each alert's latency (y) against when its window became ready, in seconds since the first send (x)."""
     points = plot_points(latencies, first_sent_at)
-    fig = go.Figure()
+    data = []
     for output in sorted({a.output for _, _, a in points}):
         mine = [(x, y, a) for x, y, a in points if a.output == output]
-        fig.add_trace(go.Scatter(
-            x=[x for x, _, _ in mine], y=[y for _, y, _ in mine], mode="markers", name=output,
-            text=[f"{a.server_id} {a.window_start}-{a.window_end}" for _, _, a in mine],
-            hovertemplate="%{text}<br>ready %{x:.1f} s, latency %{y:.3f} s<extra></extra>"))
-    fig.update_layout(title="Alert latency over the replay", height=360, margin={"t": 40, "b": 40},
-                      xaxis={"title": "window ready, seconds since the first send"},
-                      yaxis={"title": "latency (s)", "rangemode": "tozero"})
-    return fig
+        data.append({"type": "scatter", "x": [x for x, _, _ in mine], "y": [y for _, y, _ in mine],
+                     "mode": "markers", "name": output,
+                     "text": [f"{a.server_id} {a.window_start}-{a.window_end}" for _, _, a in mine],
+                     "hovertemplate": "%{text}<br>ready %{x:.1f} s, latency %{y:.3f} s<extra></extra>"})
+    return {"data": data, "layout": {
+        "title": {"text": "Alert latency over the replay"}, "height": 360, "margin": {"t": 40, "b": 40},
+        "xaxis": {"title": {"text": "window ready, seconds since the first send"}},
+        "yaxis": {"title": {"text": "latency (s)"}, "rangemode": "tozero"}}}
 
 
-def _windows(cpu_mem_csv: Path) -> pd.DataFrame:
-    df = pd.read_csv(cpu_mem_csv, dtype={"server_id": str, "window_start": str, "alert": str},
-                     keep_default_na=False)
-    if df["window_start"].str.len().gt(8).any():  # a dated dataset's windows: UTC date-times
-        df["t"] = pd.to_datetime(df["window_start"], format="%Y-%m-%d %H:%M:%S")
+def _windows(cpu_mem_csv: Path) -> dict[str, list]:
+    """cpu_mem.csv as columns: server_id, t (each window's start as ``YYYY-MM-DD HH:MM:SS``, how a date axis
+    reads it), avg_cpu, avg_mem, alert."""
+    with open(cpu_mem_csv, newline="", encoding="utf-8") as fh:
+        reader = csv.reader(fh)
+        at = {name: i for i, name in enumerate(next(reader))}
+        columns = list(zip(*reader)) or [()] * len(at)
+    server_id, starts = list(columns[at["server_id"]]), columns[at["window_start"]]
+    if any(len(text) > 8 for text in starts):  # a dated dataset's windows: UTC date-times already
+        t = list(starts)
     else:
-        # Times of day, each server's in time order: one earlier than the row before is on the next day
-        # (a recording across midnight).
-        t = pd.to_datetime("2000-01-01 " + df["window_start"], format="%Y-%m-%d %H:%M:%S")
-        days = t.groupby(df["server_id"]).diff().lt(pd.Timedelta(0)).groupby(df["server_id"]).cumsum()
-        df["t"] = t + pd.to_timedelta(days, unit="D")
-    for c in ("avg_cpu", "avg_mem"):
-        df[c] = pd.to_numeric(df[c])
-    return df
+        # Times of day (fixed-width HH:MM:SS, so text order is time order), each server's in time order: one
+        # earlier than the row before is on the next day (a recording across midnight). Dated 2000-01-01 on.
+        t, last, days, dates = [], {}, {}, {}
+        for server, text in zip(server_id, starts):
+            if server in last and text < last[server]:
+                days[server] = days.get(server, 0) + 1
+            last[server] = text
+            d = days.get(server, 0)
+            if d not in dates:
+                dates[d] = f"{date(2000, 1, 1) + timedelta(days=d)} "
+            t.append(dates[d] + text)
+    return {"server_id": server_id, "t": t, "avg_cpu": [float(x) for x in columns[at["avg_cpu"]]],
+            "avg_mem": [float(x) for x in columns[at["avg_mem"]]], "alert": list(columns[at["alert"]])}
 
 
-def server_figure(df: pd.DataFrame, server: str, cpu_threshold: float, mem_threshold: float) -> go.Figure:
-    s = df[df["server_id"] == server]
-    fig = go.Figure()
-    fig.add_trace(go.Scatter(x=s["t"], y=s["avg_cpu"], name="avg_cpu", line={"color": "#1f77b4"}))
-    fig.add_trace(go.Scatter(x=s["t"], y=s["avg_mem"], name="avg_mem", line={"color": "#2ca02c"}))
-    alerts = s[s["alert"] != ""]
-    fig.add_trace(go.Scatter(x=alerts["t"], y=[101] * len(alerts), mode="markers", name="alert window",
-                             marker={"symbol": "triangle-down", "color": "#d62728", "size": 8},
-                             text=alerts["alert"], hovertemplate="%{x|%H:%M:%S}: %{text}<extra></extra>"))
-    fig.add_hline(y=cpu_threshold, line_dash="dash", line_color="#1f77b4",
-                  annotation_text=f"cpu_threshold {cpu_threshold:g}")
-    fig.add_hline(y=mem_threshold, line_dash="dot", line_color="#2ca02c",
-                  annotation_text=f"mem_threshold {mem_threshold:g}")
-    fig.update_layout(title=f"{server}: windowed averages", height=320, margin={"t": 40, "b": 30},
-                      yaxis={"range": [0, 105], "title": "%"}, xaxis={"tickformat": "%H:%M"})
-    return fig
+def _servers(df: dict[str, list]) -> list[str]:
+    return sorted(set(df["server_id"]), key=lambda s: (len(s), s))
 
 
-def overview_figure(df: pd.DataFrame, cpu_threshold: float, mem_threshold: float) -> go.Figure:
-    servers = sorted(df["server_id"].unique(), key=lambda s: (len(s), s))
+def _rows_of(df: dict[str, list], server: str) -> dict[str, list]:
+    keep = [i for i, s in enumerate(df["server_id"]) if s == server]
+    return {k: [v[i] for i in keep] for k, v in df.items()}
+
+
+def _threshold_line(y: float, dash: str, color: str, axis: str = "") -> dict:
+    """A horizontal line across a subplot (axis "" for the first, "2" for the second...) at ``y``."""
+    return {"type": "line", "xref": f"x{axis} domain", "yref": f"y{axis}", "x0": 0, "x1": 1, "y0": y, "y1": y,
+            "line": {"dash": dash, "color": color, "width": 1}}
+
+
+def server_figure(df: dict[str, list], server: str, cpu_threshold: float, mem_threshold: float) -> Figure:
+    s = _rows_of(df, server)
+    x = s["t"]
+    alerts = [i for i, a in enumerate(s["alert"]) if a]
+    data = [{"type": "scatter", "x": x, "y": s["avg_cpu"], "name": "avg_cpu", "line": {"color": CPU_COLOR}},
+            {"type": "scatter", "x": x, "y": s["avg_mem"], "name": "avg_mem", "line": {"color": MEM_COLOR}},
+            {"type": "scatter", "x": [x[i] for i in alerts], "y": [101] * len(alerts), "mode": "markers",
+             "name": "alert window", "marker": {"symbol": "triangle-down", "color": ALERT_COLOR, "size": 8},
+             "text": [s["alert"][i] for i in alerts], "hovertemplate": "%{x|%H:%M:%S}: %{text}<extra></extra>"}]
+    labels = [{"text": f"{name} {value:g}", "xref": "x domain", "yref": "y", "x": 1, "y": value,
+               "xanchor": "right", "yanchor": "bottom", "showarrow": False}
+              for name, value in (("cpu_threshold", cpu_threshold), ("mem_threshold", mem_threshold))]
+    return {"data": data, "layout": {
+        "title": {"text": f"{server}: windowed averages"}, "height": 320, "margin": {"t": 40, "b": 30},
+        "yaxis": {"range": [0, 105], "title": {"text": "%"}}, "xaxis": {"tickformat": "%H:%M"},
+        "shapes": [_threshold_line(cpu_threshold, "dash", CPU_COLOR), _threshold_line(mem_threshold, "dot", MEM_COLOR)],
+        "annotations": labels}}
+
+
+def grid_layout(titles: list[str], cols: int, vertical_spacing: float) -> dict:
+    """The layout of a grid of subplots, ``cols`` wide, one per title, row by row, each row's y axes shared: the
+    axes and title annotations make_subplots(rows, cols, subplot_titles, shared_yaxes=True) lays out, with its
+    default horizontal spacing (0.2 / cols). Built here as JSON because make_subplots builds graph objects."""
+    rows = max(1, -(-len(titles) // cols))
+    spacing = 0.2 / cols
+    width = (1 - spacing * (cols - 1)) / cols
+    height = (1 - vertical_spacing * (rows - 1)) / rows
+    layout: dict = {"annotations": []}
+    for k in range(rows * cols):
+        r, c = divmod(k, cols)
+        axis = "" if k == 0 else str(k + 1)
+        x0, top = c * (width + spacing), 1 - r * (height + vertical_spacing)
+        layout[f"xaxis{axis}"] = {"anchor": f"y{axis}", "domain": [x0, x0 + width]}
+        layout[f"yaxis{axis}"] = {"anchor": f"x{axis}", "domain": [max(0.0, top - height), top]}
+        if c > 0:  # shared with the row's first y axis
+            first = r * cols
+            layout[f"yaxis{axis}"].update(matches="y" if first == 0 else f"y{first + 1}", showticklabels=False)
+        if k < len(titles):
+            layout["annotations"].append({"text": titles[k], "x": x0 + width / 2, "y": top, "xref": "paper",
+                                          "yref": "paper", "xanchor": "center", "yanchor": "bottom",
+                                          "showarrow": False, "font": {"size": 16}})
+    return layout
+
+
+def overview_figure(df: dict[str, list], cpu_threshold: float, mem_threshold: float) -> Figure:
+    servers = _servers(df)
     cols = 4
     rows = max(1, -(-len(servers) // cols))
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=servers, shared_yaxes=True,
-                        vertical_spacing=0.35 / rows if rows > 1 else 0.1)
+    layout = grid_layout(servers, cols, 0.35 / rows if rows > 1 else 0.1)
+    data, shapes = [], []
     for i, server in enumerate(servers):
-        s = df[df["server_id"] == server]
-        r, c = i // cols + 1, i % cols + 1
-        fig.add_trace(go.Scatter(x=s["t"], y=s["avg_cpu"], line={"color": "#1f77b4", "width": 1}, name="avg_cpu",
-                                 showlegend=i == 0), row=r, col=c)
-        fig.add_trace(go.Scatter(x=s["t"], y=s["avg_mem"], line={"color": "#2ca02c", "width": 1}, name="avg_mem",
-                                 showlegend=i == 0), row=r, col=c)
-    fig.add_hline(y=cpu_threshold, line_dash="dash", line_color="#1f77b4", line_width=1)
-    fig.add_hline(y=mem_threshold, line_dash="dot", line_color="#2ca02c", line_width=1)
-    fig.update_layout(title="All servers", height=220 * rows, margin={"t": 60, "b": 20})
-    fig.update_xaxes(tickformat="%H:%M")
-    return fig
+        s = _rows_of(df, server)
+        x = s["t"]
+        axis = "" if i == 0 else str(i + 1)
+        data += [{"type": "scatter", "x": x, "y": s["avg_cpu"], "line": {"color": CPU_COLOR, "width": 1},
+                  "name": "avg_cpu", "showlegend": i == 0, "xaxis": f"x{axis}", "yaxis": f"y{axis}"},
+                 {"type": "scatter", "x": x, "y": s["avg_mem"], "line": {"color": MEM_COLOR, "width": 1},
+                  "name": "avg_mem", "showlegend": i == 0, "xaxis": f"x{axis}", "yaxis": f"y{axis}"}]
+        shapes += [_threshold_line(cpu_threshold, "dash", CPU_COLOR, axis),
+                   _threshold_line(mem_threshold, "dot", MEM_COLOR, axis)]
+    for name in [k for k in layout if k.startswith("xaxis")]:
+        layout[name]["tickformat"] = "%H:%M"
+    layout.update(title={"text": "All servers"}, height=220 * rows, margin={"t": 60, "b": 20}, shapes=shapes)
+    return {"data": data, "layout": layout}
+
+
+def _figure_html(fig: Figure, template: dict, include_plotlyjs: bool) -> str:
+    import plotly.io as pio
+
+    fig["layout"].setdefault("template", template)
+    # validate=False: the dicts above are Plotly's JSON already; checking them builds the graph objects again.
+    return pio.to_html(fig, full_html=False, include_plotlyjs=include_plotlyjs, validate=False)
 
 
 def render(validation: ValidationRecord, cpu_mem_csv: Path, run_id: str, cpu_threshold: float,
@@ -234,9 +302,14 @@ def render(validation: ValidationRecord, cpu_mem_csv: Path, run_id: str, cpu_thr
              f'<span class="{"pass" if validation.passed else "fail"}">{verdict}</span></h1>',
              "<h2>Summary</h2>", summary_table(validation)]
     plotly_js = [True]  # plotly.js goes into the page once, with the first figure
+    template: dict = {}
 
-    def figure(fig: go.Figure) -> str:
-        text = fig.to_html(full_html=False, include_plotlyjs=plotly_js[0])
+    def figure(fig: Figure) -> str:
+        if not template:  # Plotly's default look, as a graph object would have it
+            import plotly.io as pio
+
+            template.update(pio.templates[pio.templates.default].to_plotly_json())
+        text = _figure_html(fig, template, plotly_js[0])
         plotly_js[0] = False
         return text
 
@@ -254,7 +327,7 @@ def render(validation: ValidationRecord, cpu_mem_csv: Path, run_id: str, cpu_thr
         parts.append("<h2>Overview</h2>")
         parts.append(figure(overview_figure(df, cpu_threshold, mem_threshold)))
         parts.append("<h2>Per server</h2>")
-        for server in sorted(df["server_id"].unique(), key=lambda s: (len(s), s)):
+        for server in _servers(df):
             parts.append(figure(server_figure(df, server, cpu_threshold, mem_threshold)))
     else:
         parts.append(f"<p>No output at {html.escape(str(cpu_mem_csv))} to plot.</p>")

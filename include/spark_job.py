@@ -79,6 +79,7 @@ TIME_OF_DAY_PATTERN = "HH:mm:ss"
 # Set by pyspark when a Connect session is created (pyspark.sql.utils.is_remote reads it).
 CONNECT_MODE_ENV = "SPARK_CONNECT_MODE_ENABLED"
 CONNECT_RETRIES = 5  # backoffs of 0.05, 0.2, 0.8, 3.2 and 12.8 s (pyspark's DefaultPolicy)
+KAFKA_PARTITION_FETCH_BYTES = 4 * 1024 * 1024  # 20,000 records a poll are about 3 MiB of values
 NO_EVENT_TIME = "a record of this replay has no event_time in its JSON value, and the windows are on event time"
 
 
@@ -259,9 +260,11 @@ def kafka_options(manifest: Manifest, topics: list[str], security: dict[str, str
         "includeHeaders": "true",
         "failOnDataLoss": "true",
         # Bigger fetches: the consumer's defaults (500 records a poll, 1 MiB a partition) make a local
-        # replay's read poll-bound (bench/).
-        "kafka.max.partition.fetch.bytes": str(16 * 1024 * 1024),
-        "kafka.fetch.max.bytes": str(64 * 1024 * 1024),
+        # replay's read poll-bound (bench/). Not much bigger: every consumer's fetched bytes sit in the driver's
+        # heap (local mode), four consumers at once, and at 100x 16/64 MiB fetches left a third of the read
+        # stages' time to the garbage collector.
+        "kafka.max.partition.fetch.bytes": str(KAFKA_PARTITION_FETCH_BYTES),
+        "kafka.fetch.max.bytes": str(2 * KAFKA_PARTITION_FETCH_BYTES),
         "kafka.max.poll.records": "20000",
         # Spark redacts the JAAS config (it holds the password) wherever it shows these options.
         **{f"kafka.{k}": v for k, v in java_security(security or {}).items()},

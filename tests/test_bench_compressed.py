@@ -58,9 +58,10 @@ def test_report_rows_for_compressed_recordings():
     zst = next(line for line in lines if line.startswith("| 6t.zst |"))
     assert "reading the 100x day (2,880,000 rows, sorted by server: 2,000 runs) from .csv.gz (50.0 MiB)" in gz
     assert "| 60 MiB in 50.0 s | plain .csv (160.0 MiB) 52 MiB in 50.0 s | 1.15x memory, 1.20x time |" in gz
-    assert gz.endswith("| <= 1.25x memory | met |") and xz.endswith("| **missed** |")
+    command = " `python -m bench.compressed` |"  # the bench table's last column: the command that measures it
+    assert gz.endswith("| <= 1.25x memory | met |" + command) and xz.endswith("| **missed** |" + command)
     assert "in time order: 1 run) from .csv.zst" in zst and "| 1.04x memory, 1.10x time |" in zst
-    assert markdown_rows(result["compressed"]) == [gz, xz, zst]
+    assert [f"{line}{command}" for line in markdown_rows(result["compressed"])] == [gz, xz, zst]
 
 
 def test_the_time_ordered_copy_is_one_run_of_the_same_samples(tmp_path):

@@ -29,5 +29,7 @@ def test_report_rows_for_pacing_at_a_speed():
     drift = next(line for line in lines if line.startswith("| 2c |"))
     late = next(line for line in lines if line.startswith("| 2d |"))
     assert "pacing at speed 50: final drift, 3,600 recorded s with gaps (588 groups)" in drift
-    assert "| 0.13 ms |" in drift and "achieved speed 50.000x (72.00 s)" in drift and drift.endswith("| met |")
-    assert "| 12.50 ms |" in late and late.endswith("| **missed** |")
+    command = " `python -m bench.run --only speed` |"  # the last column: the command that measures the row
+    assert "| 0.13 ms |" in drift and "achieved speed 50.000x (72.00 s)" in drift
+    assert drift.endswith("| met |" + command)
+    assert "| 12.50 ms |" in late and late.endswith("| **missed** |" + command)

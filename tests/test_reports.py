@@ -6,6 +6,8 @@ import html
 import json
 import re
 
+import pytest
+
 from include import history, reports
 from include.formatting import csv_text
 from include.contract import CPU_MEM_HEADER
@@ -158,3 +160,23 @@ def test_report_shows_the_tolerance_and_the_numbers_within_it(tmp_path):
     exact, _ = make_run(tmp_path, ROWS, ROWS)
     assert "Numbers compared exactly" in reports.render(exact.record(), got, "manual__exact", 80.07, 89.36)
     assert "within-tolerance" not in reports.render(exact.record(), got, "manual__exact", 80.07, 89.36)
+
+
+def test_the_overview_grid_is_the_layout_make_subplots_makes():
+    from plotly.subplots import make_subplots
+
+    titles = [f"server_{i}" for i in range(1, 19)]  # 5 rows of 4, the last row half full
+    theirs = make_subplots(rows=5, cols=4, subplot_titles=titles, shared_yaxes=True,
+                           vertical_spacing=0.07).to_dict()["layout"]
+    ours = reports.grid_layout(titles, 4, 0.07)
+    axes = sorted(k for k in theirs if k.startswith(("xaxis", "yaxis")))
+    assert sorted(k for k in ours if k.startswith(("xaxis", "yaxis"))) == axes
+    for k in axes:
+        assert ours[k].keys() == theirs[k].keys(), k
+        assert ours[k]["domain"] == pytest.approx(theirs[k]["domain"]), k
+        assert {a: v for a, v in ours[k].items() if a != "domain"} == {
+            a: v for a, v in theirs[k].items() if a != "domain"}, k
+    assert len(ours["annotations"]) == len(theirs["annotations"]) == 18
+    for a, b in zip(ours["annotations"], theirs["annotations"]):
+        assert a.keys() == b.keys() and a["text"] == b["text"]
+        assert (a["x"], a["y"]) == pytest.approx((b["x"], b["y"]))
