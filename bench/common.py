@@ -134,3 +134,7 @@ def last_json_line(text: str) -> dict:
         if line.startswith("{"):
             return json.loads(line)
     raise ValueError(f"no JSON result in output:\n{text[-2000:]}")
+
+
+# Row 1's target: our producer against Kafka's ProducerPerformance on the 10x day (issue 17; was 0.5x).
+PRODUCER_OVER_JAVA = 1.0

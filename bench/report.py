@@ -13,6 +13,7 @@ import json
 import sys
 from pathlib import Path
 
+from bench.common import PRODUCER_OVER_JAVA
 from include.paths import PROJECT_ROOT
 
 MIB = 1024 * 1024
@@ -68,7 +69,8 @@ def markdown(r: dict) -> str:
         row("1", f"producer throughput, unpaced, {pr['scale']}x ({pr['messages']:,} messages, "
                  f"{pr['record_bytes']} B avg key+value, acks=all)", f"{pr['ours_msg_per_s']:,.0f} msg/s",
             f"Kafka ProducerPerformance {pr['java_msg_per_s']:,.0f} msg/s", f"{pr['ratio_vs_java']:.2f}x",
-            ">= 0.5x", _verdict(pr["met"]))
+            # Judged against today's target (bench.run.PRODUCER_OVER_JAVA), whatever target the results file recorded.
+            f">= {PRODUCER_OVER_JAVA:g}x", _verdict(pr["ratio_vs_java"] >= PRODUCER_OVER_JAVA))
         row("1b", "producer throughput vs the seed's loop (iterrows, send per row, flush per group)",
             f"{pr['ours_msg_per_s']:,.0f} msg/s", f"seed loop {pr['seed_msg_per_s']:,.0f} msg/s",
             f"{pr['ratio_vs_seed']:.1f}x", "-", "-")
