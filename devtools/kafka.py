@@ -19,6 +19,7 @@ import socket
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,6 +161,25 @@ def scram_credential(user: str, password: str) -> str:
     return f"SCRAM-SHA-512=[name={user},password={password}]"
 
 
+def stop_process_group(pid: int, gone: Callable[[], bool], what: str, timeout: float, hard: bool = False) -> None:
+    """Stop a launcher's process group (SIGTERM, or SIGKILL when ``hard``), wait until ``gone()`` says it has
+    exited, and SIGKILL it if it is still there after ``timeout`` s. ``what`` names it in the log."""
+    os.killpg(pid, signal.SIGKILL if hard else signal.SIGTERM)
+
+    def exited() -> bool:
+        try:
+            os.waitpid(pid, os.WNOHANG)  # reap it if it is our child (a zombie still "exists")
+        except ChildProcessError:
+            pass
+        return gone()
+
+    try:
+        wait_until(exited, timeout, interval=0.2, what=f"{what} (pid {pid}) to exit")
+    except WaitTimeout:
+        log.warning("%s (pid %d) still running after %g s; killing it", what, pid, timeout)
+        os.killpg(pid, signal.SIGKILL)
+
+
 @dataclass
 class LocalBroker:
     home: Path = DEFAULT_HOME
@@ -276,21 +296,7 @@ class LocalBroker:
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
             return
-        os.killpg(pid, signal.SIGKILL if hard else signal.SIGTERM)
-
-        def gone() -> bool:
-            try:
-                os.waitpid(pid, os.WNOHANG)  # reap it if it is our child (a zombie still "exists")
-            except ChildProcessError:
-                pass
-            return self.pid() is None
-
-        try:
-            wait_until(gone, timeout, interval=0.2, what=f"the Kafka broker at {self.bootstrap} (pid {pid}) to exit")
-        except WaitTimeout:
-            log.warning("Kafka broker at %s (pid %d) still running after %g s; killing it", self.bootstrap, pid,
-                        timeout)
-            os.killpg(pid, signal.SIGKILL)
+        stop_process_group(pid, lambda: self.pid() is None, f"the Kafka broker at {self.bootstrap}", timeout, hard)
         self.pid_file.unlink(missing_ok=True)
         log.info("Kafka broker at %s stopped", self.bootstrap)
 

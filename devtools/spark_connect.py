@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from devtools.kafka import port_open
+from devtools.kafka import port_open, stop_process_group
 from devtools.spark_cluster import spark_home
 from devtools.waiting import WaitTimeout, wait_until
 from include.paths import PROJECT_ROOT
@@ -131,21 +130,7 @@ class LocalSparkConnect:
         if pid is None:
             self.pid_file.unlink(missing_ok=True)
             return
-        os.killpg(pid, signal.SIGTERM)
-
-        def gone() -> bool:
-            try:
-                os.waitpid(pid, os.WNOHANG)  # reap it if it is our child (a zombie still "exists")
-            except ChildProcessError:
-                pass
-            return self.pid() is None
-
-        try:
-            wait_until(gone, timeout, interval=0.2, what=f"the Spark Connect server at {self.url} (pid {pid}) to exit")
-        except WaitTimeout:
-            log.warning("Spark Connect server at %s (pid %d) still running after %g s; killing it", self.url, pid,
-                        timeout)
-            os.killpg(pid, signal.SIGKILL)
+        stop_process_group(pid, lambda: self.pid() is None, f"the Spark Connect server at {self.url}", timeout)
         self.pid_file.unlink(missing_ok=True)
         log.info("Spark Connect server at %s stopped", self.url)
 
