@@ -87,6 +87,7 @@ def pass_kafka_security(context) -> None:
 # The Spark connection window_metrics submits through (local[*] under `make run`, a cluster in compose) or, when
 # it is of the Spark Connect type (`make up`), runs its job through.
 SPARK_CONN_ID = "spark_default"
+REVIEW_TASK, BLESS_TASK = "review_output", "bless_output"
 
 # The validated output: other DAGs can be scheduled on it (an event per successful validation).
 VALIDATED_OUTPUT = Asset(name="metrics_replay_validated_output", uri="file:///metrics-replay/validated-output")
@@ -195,11 +196,12 @@ def metrics_replay():
     # Its success is the run's: a "recovered" notice when the run before failed.
     @task(retries=0, outlets=[VALIDATED_OUTPUT], trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS,
           on_success_callback=ReplayNotifier(on="success"))
-    def validate_output(params: dict | None = None, run_id: str | None = None, dag_run=None, ti=None) -> dict:
-        from include import replay
+    def validate_output(params: dict | None = None, run_id: str | None = None, dag_run=None, ti=None,
+                        task=None) -> dict:
+        from include import replay, review
         from include.paths import output_dir_for
 
-        return replay.validate_output(str(output_dir_for(params["output_dir"], run_id)), params["expected_path"],
+        summary = replay.validate_output(str(output_dir_for(params["output_dir"], run_id)), params["expected_path"],
                                       params["expected_net_disk_path"], run_id, params["cpu_threshold"],
                                       params["mem_threshold"], run_started=dag_run.start_date,
                                       publish=lambda s: ti.xcom_push("validation_summary", s),
@@ -208,13 +210,15 @@ def metrics_replay():
                                       window_seconds=params["window_seconds"],
                                       allow_late_drops=params["allow_late_drops"],
                                       tolerance=params["tolerance"], dataset_path=params["dataset_path"])
+        return review.pass_without_review(ti, task, summary, [REVIEW_TASK, BLESS_TASK])  # passed: no review
 
     # A failed validation of a manual run waits up to review_minutes for a reviewer (Required actions in the UI);
     # include/review.py says when it is offered. Approve runs bless_output; Reject or no answer skips it.
-    review_output = ReviewOperator(task_id="review_output", validate_task_id="validate_output",
+    review_output = ReviewOperator(task_id=REVIEW_TASK, validate_task_id="validate_output",
                                    trigger_rule=TriggerRule.ALL_FAILED)
 
-    @task(retries=0)  # a person's decision, carried out once; the log says what was replaced before a failure
+    # A person's decision, carried out once; the log says what was replaced before a failure.
+    @task(task_id=BLESS_TASK, retries=0)
     def bless_output(params: dict | None = None, run_id: str | None = None, ti=None) -> list[dict]:
         from include import replay
 
