@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -138,3 +139,18 @@ def last_json_line(text: str) -> dict:
 
 # Row 1's target: our producer against Kafka's ProducerPerformance on the 10x day (issue 17; was 0.5x).
 PRODUCER_OVER_JAVA = 1.0
+
+
+def write_part_results(result: dict, out: Path, rows: list[str]) -> int:
+    """A part bench run on its own (bench/compressed.py, bench/history.py): ``result`` as JSON in ``out``, its
+    table ``rows`` as Markdown beside it (``out`` with .md) and on stdout; the exit status, 0 when every target
+    was met."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
+    table = "\n".join(["| # | figure | ours | baseline | ratio | target | verdict |", "|---|---|---|---|---|---|---|",
+                       *rows]) + "\n"
+    out.with_suffix(".md").write_text(table)
+    print(table)
+    print(f"results: {out}")
+    return 0 if result["met"] else 1
+

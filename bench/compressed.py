@@ -9,13 +9,12 @@ bench/results/compressed.json and .md; ``make bench`` runs the same measurement 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from pathlib import Path
 
 from bench import datasets
-from bench.common import MIB, PYTHON, RESULTS_DIR, last_json_line, run_measured
+from bench.common import MIB, PYTHON, RESULTS_DIR, last_json_line, run_measured, write_part_results
 
 log = logging.getLogger("bench")
 
@@ -99,14 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.run import machine
 
     result = {"machine": machine(), **bench_compressed(args.scale)}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
-    table = "\n".join(["| # | figure | ours | baseline | ratio | target | verdict |", "|---|---|---|---|---|---|---|",
-                       *markdown_rows(result)]) + "\n"
-    args.out.with_suffix(".md").write_text(table)
-    print(table)
-    print(f"results: {args.out}")
-    return 0 if result["met"] else 1
+    return write_part_results(result, args.out, markdown_rows(result))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from bench.common import RESULTS_DIR, WORK_DIR
+from bench.common import RESULTS_DIR, WORK_DIR, write_part_results
 
 log = logging.getLogger("bench")
 
@@ -152,14 +152,7 @@ def main(argv: list[str] | None = None) -> int:
 
     WORK_DIR.mkdir(parents=True, exist_ok=True)
     result = {"machine": machine(), **bench_history(args.runs)}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2, sort_keys=True) + "\n")
-    table = "\n".join(["| # | figure | ours | baseline | ratio | target | verdict |", "|---|---|---|---|---|---|---|",
-                       *markdown_rows(result)]) + "\n"
-    args.out.with_suffix(".md").write_text(table)
-    print(table)
-    print(f"results: {args.out}")
-    return 0 if result["met"] else 1
+    return write_part_results(result, args.out, markdown_rows(result))
 
 
 if __name__ == "__main__":

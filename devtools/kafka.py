@@ -161,6 +161,19 @@ def scram_credential(user: str, password: str) -> str:
     return f"SCRAM-SHA-512=[name={user},password={password}]"
 
 
+def live_pid(pid_file: Path) -> int | None:
+    """The process id in ``pid_file`` when that process is alive; None without a file or a live process."""
+    try:
+        pid = int(pid_file.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    return pid
+
+
 def stop_process_group(pid: int, gone: Callable[[], bool], what: str, timeout: float, hard: bool = False) -> None:
     """Stop a launcher's process group (SIGTERM, or SIGKILL when ``hard``), wait until ``gone()`` says it has
     exited, and SIGKILL it if it is still there after ``timeout`` s. ``what`` names it in the log."""
@@ -217,15 +230,7 @@ class LocalBroker:
         return self.home / "server.log"
 
     def pid(self) -> int | None:
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (FileNotFoundError, ValueError):
-            return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        return pid
+        return live_pid(self.pid_file)
 
     def running(self) -> bool:
         return self.pid() is not None and port_open(self.port)

@@ -14,7 +14,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from devtools.kafka import port_open, stop_process_group
+from devtools.kafka import live_pid, port_open, stop_process_group
 from devtools.spark_cluster import spark_home
 from devtools.waiting import WaitTimeout, wait_until
 from include.paths import PROJECT_ROOT
@@ -51,15 +51,7 @@ class LocalSparkConnect:
         return connection("127.0.0.1", self.port)
 
     def pid(self) -> int | None:
-        try:
-            pid = int(self.pid_file.read_text().strip())
-        except (FileNotFoundError, ValueError):
-            return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        return pid
+        return live_pid(self.pid_file)
 
     def running(self) -> bool:
         return self.pid() is not None and port_open(self.port)
