@@ -59,6 +59,9 @@ def test_real_day_replays_byte_identical(tmp_path, real_data, airflow_db, airflo
 
 
 def test_default_four_metric_day_validates_both_outputs(tmp_path, airflow_db, airflow_connections):
+    from airflow import settings
+    from airflow.models.xcom import XComModel
+
     from include.paths import DEFAULT_EXPECTED, DEFAULT_EXPECTED_NET_DISK
 
     out = tmp_path / "default"
@@ -72,6 +75,12 @@ def test_default_four_metric_day_validates_both_outputs(tmp_path, airflow_db, ai
     assert report["net_disk"]["matching"] == 14_400
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["counts"] == {t: 28_800 for t in ("topic-cpu", "topic-mem", "topic-net", "topic-disk")}
+    # It passed: validate_output skipped the review itself (step_states checked the skips), and its summary is
+    # still its return value, beside the branch-style record of what it skipped.
+    xcoms = {x.key: XComModel.deserialize_value(x) for x in settings.Session().scalars(
+        XComModel.get_many(run_id=dr.run_id, dag_ids=dr.dag_id, task_ids="validate_output"))}
+    assert xcoms["return_value"]["passed"] is True and xcoms["return_value"]["output_dir"] == str(out), xcoms
+    assert xcoms["skipmixin_key"] == {"skipped": ["review_output", "bless_output"]}, xcoms
 
 
 def test_a_recording_with_every_quirk_replays_byte_identical_to_the_clean_one(tmp_path, airflow_db,
