@@ -49,7 +49,8 @@ When validation fails on a manual run, **review_output** waits up to `review_min
 review; scheduled runs are never reviewed) for a reviewer under *Required actions*: **Approve** (with a
 comment) runs **bless_output**, which makes this run's output the new expected output (each failed part's
 expected file replaced atomically, the previous one kept as `<name>.v<N>.csv`, an audit record appended to
-`<name>.csv.history.jsonl`); **Reject**, or no answer in time, changes nothing. **keep_verdict** ends the run:
+`<name>.csv.history.jsonl`); **Reject**, or no answer in time, changes nothing. A passed validation skips both
+at once. **keep_verdict** ends the run:
 it stays failed whenever validation failed, whatever the review decided.
 
 A run that fails (any task, after its retries) or fails validation sends a notice, and so does a run that passes
