@@ -50,8 +50,16 @@ TIME_SHIFT_NOW = "now"
 TIME_SHIFTS = (TIME_SHIFT_NONE, TIME_SHIFT_NOW)
 
 # Where the Replay validation page (plugins/replay_validation.py) is mounted in Airflow's API server; a run's
-# report is at <prefix>/runs/<run folder>/report (the notices and the review step link to it).
+# report is at <prefix>/report_route(...) (the page, the notices and the review step link to it).
 REPLAY_VALIDATION_URL_PREFIX = "/replay-validation"
+
+
+def report_route(folder: str, root: int = 0) -> str:
+    """A run's report, relative to the Replay validation page: by the run folder's name and the number of the
+    output root it lies in (METRICS_REPLAY_OUTPUT_ROOTS, in order; include.paths.output_root_of)."""
+    from urllib.parse import quote
+
+    return f"runs/{quote(folder, safe='')}/report" + (f"?root={root}" if root else "")
 
 # Files of one run's output folder.
 MANIFEST_FILE = "manifest.json"

@@ -29,7 +29,7 @@ from pathlib import Path
 from urllib.parse import quote, urlencode
 
 from include import blessing
-from include.contract import REPORT_FILE, VALIDATION_FILE
+from include.contract import REPORT_FILE, VALIDATION_FILE, report_route
 from include.reports import STYLE
 from include.validation import (ComparedPart, ErrorPart, NotApplicablePart, Part, ValidationFileError,
                                 ValidationRecord, read_record)
@@ -114,7 +114,7 @@ class RunRow:
     def report_url(self) -> str | None:
         if not self.has_report:
             return None
-        return f"runs/{quote(self.folder, safe='')}/report" + (f"?root={self.root}" if self.root else "")
+        return report_route(self.folder, self.root)
 
     @property
     def grid_url(self) -> str | None:

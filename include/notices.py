@@ -33,11 +33,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import parse_qsl, quote, urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from airflow.sdk import BaseNotifier
 
-from include.contract import REPLAY_VALIDATION_URL_PREFIX
+from include.contract import REPLAY_VALIDATION_URL_PREFIX, report_route
 
 if TYPE_CHECKING:  # pydantic models: imported when a notice is built, not when the DAG file is parsed
     from include.validation import ValidationRecord
@@ -148,9 +148,10 @@ def page_url(base_url: str) -> str:
     return f"{base_url.rstrip('/')}{REPLAY_VALIDATION_URL_PREFIX}/"
 
 
-def report_url(base_url: str, folder: str) -> str:
-    """A run's report on the Replay validation page (the plugin serves it by the run's folder name)."""
-    return f"{page_url(base_url)}runs/{quote(folder, safe='')}/report"
+def report_url(base_url: str, folder: str, root: int = 0) -> str:
+    """A run's report on the Replay validation page (the plugin serves it by the run's folder name and output
+    root)."""
+    return page_url(base_url) + report_route(folder, root)
 
 
 COUNT_FIELDS = ("status", "expected_rows", "produced_rows", "matching", "missing", "extra", "mismatches_per_column",
@@ -423,8 +424,11 @@ def report_link(folder: Path | None) -> str:
     """The run's report on the Replay validation page, or the page itself when the run has no report."""
     from include.contract import REPORT_FILE
 
-    if folder is not None and (folder / REPORT_FILE).is_file():
-        return report_url(base_url(), folder.name)
+    from include.paths import output_root_of
+
+    root = output_root_of(folder) if folder is not None else None
+    if root is not None and (folder / REPORT_FILE).is_file():
+        return report_url(base_url(), folder.name, root)
     return page_url(base_url())
 
 

@@ -44,6 +44,13 @@ def allowed_roots(kind: str) -> list[Path]:
     return [Path(os.path.realpath(resolve(r.strip()))) for r in given] or [Path(os.path.realpath(default))]
 
 
+def output_root_of(folder: Path) -> int | None:
+    """The number of the output root ``folder`` lies directly in (the run folders the Replay validation page
+    lists), or None."""
+    parent = Path(os.path.realpath(folder)).parent
+    return next((i for i, root in enumerate(allowed_roots("output")) if root == parent), None)
+
+
 def confined(path: str | os.PathLike[str], name: str, kind: str) -> Path:
     """``path`` resolved (symlinks and '..' included) if it lies inside one of the ``kind`` roots; else
     PathNotAllowed naming ``name``. The real path is returned, so what was checked is what gets used."""

@@ -54,8 +54,8 @@ class ReviewOperator(ApprovalOperator):
 
     def execute(self, context: Any) -> Any:
         from include import blessing, validation
-        from include.contract import REPLAY_VALIDATION_URL_PREFIX, REPORT_FILE, VALIDATION_FILE
-        from include.paths import OUTPUT_DIR, output_dir_for
+        from include.contract import REPLAY_VALIDATION_URL_PREFIX, REPORT_FILE, VALIDATION_FILE, report_route
+        from include.paths import output_dir_for, output_root_of
 
         params, dag_run = context["params"], context["dag_run"]
         minutes = params.get(REVIEW_MINUTES_PARAM, 0)
@@ -70,9 +70,10 @@ class ReviewOperator(ApprovalOperator):
             raise AirflowSkipException(f"{REVIEW_MINUTES_PARAM} is 0: no review")
         out = output_dir_for(params["output_dir"], dag_run.run_id)
         record = validation.read_record(out / VALIDATION_FILE)
-        # The Replay validation page serves the reports of the run folders under output/.
-        link = (f"{REPLAY_VALIDATION_URL_PREFIX}/runs/{out.name}/report"
-                if out.parent == OUTPUT_DIR and (out / REPORT_FILE).is_file() else None)
+        # The Replay validation page serves the reports of the run folders in the output roots.
+        root = output_root_of(out)
+        link = (f"{REPLAY_VALIDATION_URL_PREFIX}/{report_route(out.name, root)}"
+                if root is not None and (out / REPORT_FILE).is_file() else None)
         self.body = blessing.review_body(record, expected_paths(params), link)
         self.response_timeout = timedelta(minutes=minutes)
         log.info("Waiting up to %d min for a reviewer to approve or reject blessing %s's output (Required actions "

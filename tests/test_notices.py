@@ -229,3 +229,22 @@ def test_a_connection_that_cannot_be_used_turns_off_only_its_channel(notice_serv
     assert notifier.open(notices.email_channel, "replay_email", redact) is not None
     assert "Notices through connection 'replay_webhook' are off for this notice" in caplog.text
     assert WEBHOOK_TOKEN not in caplog.text
+
+
+def test_the_report_link_names_the_output_root_the_run_is_in(tmp_path, monkeypatch):
+    """As the Replay validation page lists it: a run folder of the second output root has ?root=1; a run with no
+    report, or outside every root (the page does not list it), links the page itself."""
+    from include.contract import REPORT_FILE
+    from include.paths import OUTPUT_ROOTS_ENV
+
+    first, second, elsewhere = tmp_path / "first", tmp_path / "second", tmp_path / "elsewhere"
+    for folder in (first / "a run", second / "b", elsewhere / "c", second / "no report"):
+        folder.mkdir(parents=True)
+        if folder.name != "no report":
+            (folder / REPORT_FILE).write_text("<html></html>")
+    monkeypatch.setenv(OUTPUT_ROOTS_ENV, f"{first}:{second}")
+    monkeypatch.setattr(notices, "base_url", lambda: BASE_URL)
+    assert notices.report_link(first / "a run") == f"{BASE_URL}/replay-validation/runs/a%20run/report"
+    assert notices.report_link(second / "b") == f"{BASE_URL}/replay-validation/runs/b/report?root=1"
+    assert notices.report_link(elsewhere / "c") == notices.report_link(second / "no report") == \
+        notices.report_link(None) == f"{BASE_URL}/replay-validation/"
