@@ -67,54 +67,55 @@ def tolerance_note(validation: ValidationRecord) -> str:
     """What the numbers were compared with, and how many windows passed only thanks to the tolerance."""
     if not validation.tolerance:
         return '<p class="tolerance">Numbers compared exactly (at two decimals, as the files are written).</p>'
-    within = sum(p.within_tolerance for _, p in _parts(validation) if isinstance(p, ComparedPart))
-    cells = ", ".join(f"{part} {html.escape(c)}={n}" for part, p in _parts(validation)
-                      if isinstance(p, ComparedPart) for c, n in p.within_tolerance_per_column.items() if n)
+    within = sum(p.within_tolerance for _, p in _compared(validation))
+    cells = ", ".join(f"{part} {html.escape(c)}={n}" for part, p in _compared(validation)
+                      for c, n in p.within_tolerance_per_column.items() if n)
     return (f'<p class="tolerance">Tolerance &plusmn;{validation.tolerance:g} (absolute, numeric columns): '
             f'{within} window{" differs" if within == 1 else "s differ"} only within it and pass'
             + (f" (cells: {cells}; the first are listed below)" if cells else "")
             + ", counted apart from the matching ones.</p>")
 
 
+def _row(*cells: str, left: int = 3) -> str:
+    """A table row of escaped ``cells``, the first ``left`` of them left-aligned (text, not numbers)."""
+    return "<tr>" + "".join(f'<td class="l">{html.escape(c)}</td>' if i < left else f"<td>{html.escape(c)}</td>"
+                            for i, c in enumerate(cells)) + "</tr>"
+
+
+def _head(*names: str, left: int = 3) -> str:
+    return "<tr>" + "".join(f'<th class="l">{n}</th>' if i < left else f"<th>{n}</th>"
+                            for i, n in enumerate(names)) + "</tr>"
+
+
+def _compared(validation: ValidationRecord):
+    return [(part, p) for part, p in _parts(validation) if isinstance(p, ComparedPart)]
+
+
 def tolerated_table(validation: ValidationRecord) -> str:
     """The first numbers that differ within the tolerance, with the difference: never hidden."""
     rows = []
-    for part, p in _parts(validation):
-        if not isinstance(p, ComparedPart):
-            continue
+    for part, p in _compared(validation):
         for m in p.first_within_tolerance:
             try:
                 diff = f"{Decimal(m.produced) - Decimal(m.expected):+}"
             except ArithmeticError:
                 diff = ""
-            rows.append(f'<tr><td class="l">{part}</td><td class="l">{html.escape(" / ".join(m.key))}</td>'
-                        f'<td class="l">{html.escape(m.column)}</td><td>{html.escape(m.expected)}</td>'
-                        f'<td>{html.escape(m.produced)}</td><td>{html.escape(diff)}</td></tr>')
+            rows.append(_row(part, " / ".join(m.key), m.column, m.expected, m.produced, diff))
     if not rows:
         return ""
-    head = ('<tr><th class="l">output</th><th class="l">window</th><th class="l">column</th><th>expected</th>'
-            '<th>produced</th><th>difference</th></tr>')
+    head = _head("output", "window", "column", "expected", "produced", "difference")
     return f'<table class="within-tolerance">{head}{"".join(rows)}</table>'
 
 
 def mismatch_table(validation: ValidationRecord) -> str:
     rows = []
-    for part, p in _parts(validation):
-        if not isinstance(p, ComparedPart):
-            continue
-        for m in p.first_mismatches:
-            rows.append(f'<tr><td class="l">{part}</td><td class="l">{html.escape(" / ".join(m.key))}</td>'
-                        f'<td class="l">{html.escape(m.column)}</td><td>{html.escape(m.expected)}</td>'
-                        f'<td>{html.escape(m.produced)}</td></tr>')
-        for kind, keys in (("missing", p.first_missing), ("extra", p.first_extra)):
-            for key in keys:
-                rows.append(f'<tr><td class="l">{part}</td><td class="l">{html.escape(" / ".join(key))}</td>'
-                            f'<td class="l">({kind} window)</td><td></td><td></td></tr>')
+    for part, p in _compared(validation):
+        rows += [_row(part, " / ".join(m.key), m.column, m.expected, m.produced) for m in p.first_mismatches]
+        rows += [_row(part, " / ".join(key), f"({kind} window)", "", "")
+                 for kind, keys in (("missing", p.first_missing), ("extra", p.first_extra)) for key in keys]
     if not rows:
         return "<p>No mismatches.</p>"
-    head = ('<tr><th class="l">output</th><th class="l">window</th><th class="l">column</th><th>expected</th>'
-            '<th>produced</th></tr>')
-    return f"<table>{head}{''.join(rows)}</table>"
+    return f"<table>{_head('output', 'window', 'column', 'expected', 'produced')}{''.join(rows)}</table>"
 
 
 def late_table(late: LateRecord) -> str:
