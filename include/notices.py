@@ -163,7 +163,7 @@ def validation_facts(record: ValidationRecord) -> dict:
     the first mismatches (NOTICE_MISMATCHES of them, one line each: output, window, column, expected and
     produced) and how many differences were counted (``mismatch_total``)."""
     from include.formatting import part_line
-    from include.validation import ComparedPart
+    from include.validation import ComparedPart, difference_lines
 
     parts, counts, mismatches, total = {}, {}, [], 0
     for name in ("cpu_mem", "net_disk"):
@@ -174,11 +174,7 @@ def validation_facts(record: ValidationRecord) -> dict:
         if not isinstance(part, ComparedPart):
             continue
         total += part.missing + part.extra + sum(part.mismatches_per_column.values())
-        for m in part.first_mismatches:
-            mismatches.append(f"{name} {' / '.join(m.key)} {m.column}: expected {m.expected!r}, "
-                              f"produced {m.produced!r}")
-        for kind, keys in (("missing", part.first_missing), ("extra", part.first_extra)):
-            mismatches += [f"{name} {' / '.join(key)}: {kind} window" for key in keys]
+        mismatches += difference_lines(name, part)
     return {"parts": parts, "counts": counts, "mismatches": mismatches[:NOTICE_MISMATCHES], "mismatch_total": total}
 
 

@@ -231,18 +231,9 @@ def validate_output(output_dir: str, expected_path: str, expected_net_disk_path:
     html_path = reports.write(out / REPORT_FILE, result.record(), out / CPU_MEM_FILE, run_id,
                               cpu_threshold, mem_threshold, latencies=latencies)
     for part, report in (("cpu_mem", result.cpu_mem), ("net_disk", result.net_disk)):
-        if report is None:
-            continue
-        for m in report.first_mismatches:
-            log.info("%s mismatch %s %s: expected %r, produced %r", part, "/".join(m.key), m.column, m.expected,
-                     m.produced)
-        for m in report.first_within_tolerance:
-            log.info("%s within tolerance %s %s: expected %r, produced %r", part, "/".join(m.key), m.column,
-                     m.expected, m.produced)
-        for key in report.first_missing:
-            log.info("%s missing window %s", part, "/".join(key))
-        for key in report.first_extra:
-            log.info("%s extra window %s", part, "/".join(key))
+        if report is not None:
+            for line in validation.difference_lines(part, report) + validation.tolerated_lines(part, report):
+                log.info("%s", line)
     summaries = result.summaries()
     for part, line in summaries.items():
         log.info("%s: %s", part, line)

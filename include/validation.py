@@ -236,6 +236,21 @@ class Mismatch:
     produced: str
 
 
+def difference_lines(name: str, part: ComparedPart | ValidationReport) -> list[str]:
+    """The first differences of output ``name`` (a compared part, as recorded or as computed), a line each, as
+    the notices and the task log say them: differing values, then missing and extra windows."""
+    lines = [f"{name} {' / '.join(m.key)} {m.column}: expected {m.expected!r}, produced {m.produced!r}"
+             for m in part.first_mismatches]
+    return lines + [f"{name} {' / '.join(key)}: {kind} window"
+                    for kind, keys in (("missing", part.first_missing), ("extra", part.first_extra)) for key in keys]
+
+
+def tolerated_lines(name: str, part: ComparedPart | ValidationReport) -> list[str]:
+    """The first values of output ``name`` that differ only within the tolerance, a line each."""
+    return [f"{name} {' / '.join(m.key)} {m.column}: within tolerance, expected {m.expected!r}, "
+            f"produced {m.produced!r}" for m in part.first_within_tolerance]
+
+
 @dataclass
 class ValidationReport:
     expected_path: str

@@ -13,6 +13,15 @@ from secret_scan import SecretScan
 
 pytestmark = pytest.mark.e2e
 
+def in_a_root(monkeypatch, folder) -> None:
+    """``folder`` becomes the third output root (after the suite's two), so that the Replay validation page
+    lists the run folders in it and the notices link their reports (?root=2)."""
+    import os
+
+    monkeypatch.setenv("METRICS_REPLAY_OUTPUT_ROOTS",
+                       os.pathsep.join([os.environ["METRICS_REPLAY_OUTPUT_ROOTS"], str(folder)]))
+
+
 ORDER = ["check_broker", "ensure_topics", "produce_metrics", "window_metrics", "validate_output"]
 
 
@@ -30,6 +39,7 @@ def test_real_day_replays_byte_identical(tmp_path, real_data, airflow_db, airflo
     monkeypatch.setenv("AIRFLOW_CONN_REPLAY_EMAIL", notice_servers.connection_env(smtp_port=free_port())[
         "AIRFLOW_CONN_REPLAY_EMAIL"])
     out = tmp_path / "real run"  # a space in the path, like the seed's expected file name
+    in_a_root(monkeypatch, tmp_path)
     with SecretScan(SECRETS, marker=str(out)) as scan:
         dr, out_dir = run_dag({"dataset_path": str(dataset), "expected_path": str(expected),
                                "output_dir": str(out), "seconds_per_group": 0, "partitions": 2})
@@ -42,7 +52,7 @@ def test_real_day_replays_byte_identical(tmp_path, real_data, airflow_db, airflo
                                                                                        failed.run_id)
     assert recovered["dataset"] == str(dataset)
     assert recovered["validation"]["cpu_mem"]["matching"] == 14_400
-    assert recovered["links"]["report"] == f"{BASE_URL}/replay-validation/runs/real%20run/report"
+    assert recovered["links"]["report"] == f"{BASE_URL}/replay-validation/runs/real%20run/report?root=2"
     states = step_states(dr)
     assert states == {t: "success" for t in ORDER}, states
     assert str(dr.state) == "success"
@@ -123,7 +133,7 @@ def nudged(rows: list[tuple[str, ...]], column: int, by: str, which: range) -> l
 
 
 def test_wrong_expected_file_fails_validate_output(tmp_path, real_data, airflow_db, airflow_connections,
-                                                  notice_servers, capfd, caplog):
+                                                  notice_servers, monkeypatch, capfd, caplog):
     """A different expected file (other thresholds) must fail validation, with the differences counted; the
     validation-failure notice carries the counts, the first mismatches and the links, and no secret.
 
@@ -144,6 +154,7 @@ def test_wrong_expected_file_fails_validate_output(tmp_path, real_data, airflow_
     rows = nudged(nudged(rows, 3, "0.02", range(100, 110)), 4, "0.5", range(200, 205))
     other.write_text(csv_text(CPU_MEM_HEADER, rows))
     out = tmp_path / "run"
+    in_a_root(monkeypatch, tmp_path)
     with SecretScan(SECRETS, marker=str(out)) as scan:
         dr, _ = run_dag({"dataset_path": str(dataset), "expected_path": str(other), "output_dir": str(out),
                          "seconds_per_group": 0, "tolerance": 0.05})
@@ -171,7 +182,7 @@ def test_wrong_expected_file_fails_validate_output(tmp_path, real_data, airflow_
     line = (f"cpu_mem {' / '.join(first['key'])} {first['column']}: expected {first['expected']!r}, "
             f"produced {first['produced']!r}")
     assert notice["first_mismatches"][0] == line
-    assert notice["links"]["report"] == f"{BASE_URL}/replay-validation/runs/run/report"
+    assert notice["links"]["report"] == f"{BASE_URL}/replay-validation/runs/run/report?root=2"
     assert notice["links"]["task_log"].startswith(f"{BASE_URL}/dags/metrics_replay/runs/")
     assert notice["links"]["task_log"].endswith("/tasks/validate_output?try_number=1")
     assert mail.subject == f"[metrics_replay] run {dr.run_id}: validation FAILED"
