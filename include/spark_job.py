@@ -22,7 +22,9 @@ local master, through the driver on a cluster, whose executors may not see the f
 concurrent Spark jobs. Only when every output is computed and every topic's count equals the acknowledged
 count are ``<output-dir>/cpu_mem.csv`` (and ``net_disk.csv``) put together from the staged parts through a
 temporary file and a rename, so no partial or unchecked file ever exists at those paths. Every record is read
-and parsed exactly once, and with a local master no row passes through Python (see bench/ for the figures).
+and parsed exactly once, each window is combined from its server's partial aggregates of gcd(window, slide)
+seconds (windowed) rather than from every sample, and with a local master no row passes through Python (see
+bench/ for the figures).
 
 The Kafka connection's SASL/SSL settings, if any, come in the environment variable
 METRICS_REPLAY_KAFKA_SECURITY (JSON, librdkafka names; see include.topics.security_env), never on the
@@ -34,6 +36,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import shutil
 import sys
@@ -126,24 +129,36 @@ def parse_records(records: DataFrame, *keep: str, shift_seconds: int = 0) -> Dat
 
 
 def windowed(samples: DataFrame, origin_second: int, window_seconds: int, slide_seconds: int,
-             warmup_windows: int, aggregates: list[Column]) -> DataFrame:
-    """Per server and sliding window, ``aggregates``; the shared windowing of both outputs.
+             warmup_windows: int, partials: list[Column], finals: list[Column]) -> DataFrame:
+    """Per server and sliding window, ``finals`` over ``partials``; the shared windowing of both outputs.
 
     Windows start at origin_second modulo the slide (only windows holding data exist); the first
     ``warmup_windows`` per server (the partial leading ones) are dropped. Columns: server_id, start (the
-    window's first timeline second, a long), aggregates.
+    window's first timeline second, a long), finals.
 
-    The same windows as ``F.window(ts, window, slide, offset)``, computed on integer seconds: each sample
-    goes to the ceil(window / slide) windows whose start is at most its second and whose end is after it.
-    Integer arithmetic instead of timestamp windows is the cheaper plan (see bench/).
+    The same windows as ``F.window(ts, window, slide, offset)``, computed on integer seconds, in two steps:
+    the samples are first aggregated (``partials``) per server and bucket of gcd(window, slide) seconds on the
+    windows' grid; every window boundary is on that grid, so a bucket lies wholly in or out of a window. Each
+    bucket then goes to the ceil(window / slide) windows whose start is at most its first second and whose end
+    is after it, where ``finals`` combine the buckets' partials. Only a bucket (not every sample) is repeated
+    once per window holding it, and integer arithmetic instead of timestamp windows is the cheaper plan
+    (see bench/).
     """
     offset = origin_second % slide_seconds
-    per_sample = -(-window_seconds // slide_seconds)
+    bucket_seconds = math.gcd(window_seconds, slide_seconds)
     second = F.col("event_second")
-    last_start = F.floor((second - offset) / slide_seconds).cast("long") * slide_seconds + offset
-    starts = F.sequence(last_start - (per_sample - 1) * slide_seconds, last_start, F.lit(slide_seconds).cast("long"))
-    exploded = samples.select("*", F.explode(starts).alias("start")).where(F.col("start") + window_seconds > second)
-    windows = exploded.groupBy("server_id", "start").agg(*aggregates)
+    bucket = second - F.pmod(second - offset, F.lit(bucket_seconds).cast("long"))
+    # Shuffled by server first: a Kafka partition holds the whole day in time order, so a partial aggregation
+    # in the read task would hold every (server, bucket) of the day (1.44 M at 100x), overflow its memory and
+    # fall back to sorting and spilling. After this shuffle the buckets, windows and warm-up drop all run in the
+    # same tasks, with no other shuffle until the output's (bench/).
+    buckets = samples.repartition("server_id").groupBy("server_id", bucket.alias("bucket")).agg(*partials)
+    per_bucket = -(-window_seconds // slide_seconds)
+    first = F.col("bucket")
+    last_start = first - F.pmod(first - offset, F.lit(slide_seconds).cast("long"))
+    starts = F.sequence(last_start - (per_bucket - 1) * slide_seconds, last_start, F.lit(slide_seconds).cast("long"))
+    exploded = buckets.select("*", F.explode(starts).alias("start")).where(F.col("start") + window_seconds > first)
+    windows = exploded.groupBy("server_id", "start").agg(*finals)
     ordered = Window.partitionBy("server_id").orderBy(F.col("start"))
     return windows.withColumn("n", F.row_number().over(ordered)).where(F.col("n") > warmup_windows).drop("n")
 
@@ -172,14 +187,38 @@ def output_columns(columns: list[Column], window_seconds: int, dated: bool) -> l
 
 
 def _output(kept: DataFrame, columns: list[Column], window_seconds: int, dated: bool) -> DataFrame:
-    # Sorted on the numeric start, not the text: "00:00:10" of the next day follows "23:59:50".
-    return kept.select(*output_columns(columns, window_seconds, dated)).orderBy("server_id", "start").drop("start")
+    # Sorted on the numeric start, not the text: "00:00:10" of the next day follows "23:59:50". One partition
+    # (one row a window) sorted, rather than orderBy: orderBy's range partitioning samples its input by a job
+    # of its own, which would compute the whole windowing twice.
+    return (kept.select(*output_columns(columns, window_seconds, dated)).repartition(1)
+            .sortWithinPartitions("server_id", "start").drop("start"))
 
 
 def cpu_mem_aggregates() -> list[Column]:
     """avg_cpu, avg_mem of a window's samples (doubles, rounded as the seed rounds; a null metric ignored)."""
     # Spark's round() is HALF_UP on the double's decimal text.
     return [F.round(F.avg("cpu_pct"), 2).alias("avg_cpu"), F.round(F.avg("mem_pct"), 2).alias("avg_mem")]
+
+
+def cpu_mem_partials() -> list[Column]:
+    """A bucket's sums and counts of cpu_pct and mem_pct (windowed), which cpu_mem_finals combine."""
+    return [F.sum(F.col("cpu_pct").cast("double")).alias("cpu_sum"), F.count("cpu_pct").alias("cpu_n"),
+            F.sum(F.col("mem_pct").cast("double")).alias("mem_sum"), F.count("mem_pct").alias("mem_n")]
+
+
+def cpu_mem_finals() -> list[Column]:
+    """avg_cpu, avg_mem of a window from its buckets' cpu_mem_partials: as cpu_mem_aggregates over its samples.
+
+    avg() sums the float32 values as doubles too, so the two differ only in the order of the additions, and
+    that order cannot change the sum while every partial sum is exact: when a window's values span at most 53
+    bits, from the largest sum's top bit to the smallest value's last float32 bit. Percentages of at most two
+    decimals do, by far: 0.01's last bit is 2^-30, and a window of 80,000 samples of 100 sums under 2^23.
+    (Values of many more significant bits would round, and their average then depends on the order of the
+    additions, here as in avg() over several partitions.) A window with no value has a null average, as avg()."""
+    def avg(total: str, count: str) -> Column:
+        return F.when(F.sum(count) > 0, F.sum(total) / F.sum(count))
+
+    return [F.round(avg("cpu_sum", "cpu_n"), 2).alias("avg_cpu"), F.round(avg("mem_sum", "mem_n"), 2).alias("avg_mem")]
 
 
 def cpu_mem_columns(cpu_threshold: float, mem_threshold: float) -> list[Column]:
@@ -203,13 +242,23 @@ def window_cpu_mem(samples: DataFrame, origin_second: int, window_seconds: int =
     (float); a null metric is ignored. ``origin_second``: the earliest timeline second.
     """
     kept = windowed(samples.where(F.col("cpu_pct").isNotNull() | F.col("mem_pct").isNotNull()), origin_second,
-                    window_seconds, slide_seconds, warmup_windows, cpu_mem_aggregates())
+                    window_seconds, slide_seconds, warmup_windows, cpu_mem_partials(), cpu_mem_finals())
     return _output(kept, cpu_mem_columns(cpu_threshold, mem_threshold), window_seconds, dated)
 
 
 def net_disk_aggregates() -> list[Column]:
     """max_net_in, max_disk_io of a window's samples (64-bit, rounded; a null metric ignored)."""
     return [F.round(F.max("net_in"), 2).alias("max_net_in"), F.round(F.max("disk_io"), 2).alias("max_disk_io")]
+
+
+def net_disk_partials() -> list[Column]:
+    """A bucket's maxima of net_in and disk_io (windowed), which net_disk_finals combine."""
+    return [F.max("net_in").alias("net_max"), F.max("disk_io").alias("disk_max")]
+
+
+def net_disk_finals() -> list[Column]:
+    """max_net_in, max_disk_io of a window from its buckets' net_disk_partials: the maxima of its samples."""
+    return [F.round(F.max("net_max"), 2).alias("max_net_in"), F.round(F.max("disk_max"), 2).alias("max_disk_io")]
 
 
 def net_disk_columns(net_threshold: float, disk_threshold: float) -> list[Column]:
@@ -231,7 +280,7 @@ def window_net_disk(samples: DataFrame, origin_second: int, window_seconds: int 
     a null metric is ignored.
     """
     kept = windowed(samples.where(F.col("net_in").isNotNull() | F.col("disk_io").isNotNull()), origin_second,
-                    window_seconds, slide_seconds, warmup_windows, net_disk_aggregates())
+                    window_seconds, slide_seconds, warmup_windows, net_disk_partials(), net_disk_finals())
     return _output(kept, net_disk_columns(net_threshold, disk_threshold), window_seconds, dated)
 
 
