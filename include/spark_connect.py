@@ -31,6 +31,7 @@ SERVER_CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
 DEFAULT_PORT = 15002  # Spark Connect's own default
 CONN_TYPE = "spark_connect"  # the Spark provider's SparkConnectHook.conn_type
 REACH_TIMEOUT_S = 10.0
+KAFKA_CONSUMER_IDLE_S = 5  # how long the server keeps an idle Kafka consumer (and what it fetched)
 SERVER_LOG4J = SPARK_LOG4J.with_name("spark-connect-log4j2.properties")
 
 
@@ -51,6 +52,14 @@ def server_conf(host: str, port: int) -> dict[str, str]:
         # time zone is also set here so that anything else run on this server windows in UTC too.
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.shuffle.partitions": "4",
+        # Idle Kafka consumers closed within seconds, not Spark's 5 minutes: a batch query's consumers have a group
+        # id of their own, so the next replay never reuses them, and each keeps what it fetched past its end
+        # offset (up to the job's 4 MiB a partition). Twenty replays of the real day back to back filled the
+        # 768 MiB heap and failed with "GC overhead limit exceeded" under the defaults; with these, none did.
+        **{f"spark.kafka.consumer.{pool}.{key}": value for pool in ("cache", "fetchedData.cache")
+           for key, value in (("timeout", f"{KAFKA_CONSUMER_IDLE_S}s"),
+                              ("evictorThreadRunInterval", f"{KAFKA_CONSUMER_IDLE_S}s"))},
+        "spark.kafka.consumer.cache.capacity": "8",
     }
 
 

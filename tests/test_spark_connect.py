@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 
 import pytest
 
 from devtools.cli import run_dag
 from devtools.kafka import free_port
+from include.spark_connect import KAFKA_CONSUMER_IDLE_S
 from dag_module import step_states
 
 ORDER = ["check_broker", "ensure_topics", "produce_metrics", "window_metrics", "validate_output"]
@@ -40,6 +42,24 @@ def test_real_day_through_spark_connect_is_byte_identical(tmp_path, real_data, a
     assert any("wrote 14400 windows to" in text for text in sources)  # the job's own log, from this process
     # A session of a run leaves the process's pyspark as it found it (dag.test() and tests share it).
     assert "SPARK_CONNECT_MODE_ENABLED" not in os.environ
+    # The server closes the run's idle Kafka consumers, and drops what they fetched past the run's offsets, within
+    # seconds (include.spark_connect.server_conf), not after Spark's default 5 minutes: under the default, replays
+    # back to back filled the server's heap. jcmd counts the live consumers in the server's JVM.
+    deadline = time.monotonic() + 6 * KAFKA_CONSUMER_IDLE_S
+    while (left := live_instances(spark_connect.pid(), KAFKA_CONSUMER)) and time.monotonic() < deadline:
+        time.sleep(1)
+    assert left == 0, f"{left} Kafka consumers still open in the Spark Connect server"
+
+
+KAFKA_CONSUMER = "org.apache.kafka.clients.consumer.KafkaConsumer"
+
+
+def live_instances(pid: int, class_name: str) -> int:
+    """How many live objects of ``class_name`` the JVM ``pid`` holds (jcmd's class histogram, after a full GC)."""
+    histogram = subprocess.run(["jcmd", str(pid), "GC.class_histogram"], capture_output=True, text=True, check=True,
+                               timeout=60).stdout
+    return sum(int(fields[1]) for line in histogram.splitlines()
+               if len(fields := line.split()) == 4 and fields[3] == class_name)
 
 
 def test_a_dead_spark_connect_server_fails_window_metrics_at_once_naming_the_address(monkeypatch, tmp_path):
