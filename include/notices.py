@@ -350,14 +350,16 @@ def send(notice: Notice, channels: list[Channel], redact: Redactor, timeout: flo
     for ch in channels:
         redact.add(ch.secrets)
     safe = redact.notice(notice)
-    outcome: dict[str, str] = {}
+    # Written by the channels' threads, also after the bound (a channel that timed out may still end later):
+    # what is returned and logged is read once, at the bound.
+    finished: dict[str, str] = {}
 
     def one(ch: Channel) -> None:
         try:
             ch.send(safe)
-            outcome[ch.name] = "sent"
+            finished[ch.name] = "sent"
         except Exception as exc:  # a notifier never fails the run: logged, with no secret
-            outcome[ch.name] = f"failed: {redact(f'{type(exc).__name__}: {exc}')}"
+            finished[ch.name] = f"failed: {redact(f'{type(exc).__name__}: {exc}')}"
 
     threads = [threading.Thread(target=one, args=(ch,), name=f"notice-{ch.name}", daemon=True) for ch in channels]
     deadline = time.monotonic() + timeout
@@ -365,8 +367,9 @@ def send(notice: Notice, channels: list[Channel], redact: Redactor, timeout: flo
         t.start()
     for t in threads:
         t.join(max(0.0, deadline - time.monotonic()))
+    outcome = {ch.name: finished.get(ch.name, f"timed out after {timeout:g} s") for ch in channels}
     for ch in channels:
-        result = outcome.setdefault(ch.name, f"timed out after {timeout:g} s")
+        result = outcome[ch.name]
         if result == "sent":
             log.info("Sent the %s notice of run %s by %s (connection %r)", notice.kind, notice.run_id, ch.name,
                      ch.conn_id)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import threading
 import time
 
 import pytest
@@ -248,3 +249,20 @@ def test_the_report_link_names_the_output_root_the_run_is_in(tmp_path, monkeypat
     assert notices.report_link(second / "b") == f"{BASE_URL}/replay-validation/runs/b/report?root=1"
     assert notices.report_link(elsewhere / "c") == notices.report_link(second / "no report") == \
         notices.report_link(None) == f"{BASE_URL}/replay-validation/"
+
+
+def test_a_channel_ending_after_the_bound_does_not_change_what_was_returned():
+    """What send() returns (and logged) is read at the bound: a channel's thread that ends later, here with an
+    error, does not rewrite "timed out" afterwards (it did: the test above once saw the late reset)."""
+    ended = threading.Event()
+
+    def late(notice):
+        time.sleep(0.4)
+        ended.set()
+        raise ConnectionResetError("reset after the bound")
+
+    n = notices.failure_notice("metrics_replay", RUN_ID, "data/metrics.csv", "check_broker", "boom", 1, None, None)
+    outcome = notices.send(n, [notices.Channel("webhook", "replay_webhook", late, [])], Redactor(), timeout=0.1)
+    assert ended.wait(5)
+    time.sleep(0.1)  # the thread has stored its result by now
+    assert outcome == {"webhook": "timed out after 0.1 s"}, outcome
