@@ -18,6 +18,10 @@ TOPICS = (CPU_TOPIC, MEM_TOPIC, NET_TOPIC, DISK_TOPIC)
 # Live mode publishes each alerting window here as the streaming job finalises it (JSON, key server_id).
 ALERTS_TOPIC = "topic-alerts"
 # Which dataset fields each topic's messages carry.
+# A message value's string fields, in the order the producer writes them, before the topic's metrics
+# (TOPIC_FIELDS): {"timestamp": "05:47:30", "original_ts": "20:52:00", "event_time": "2024-03-30T20:52:00Z",
+# "server_id": "server_1", "cpu_pct": 87.78}. timestamp is the send time, original_ts the dataset's own text.
+PRODUCED_STRINGS = ("timestamp", "original_ts", "event_time", "server_id")
 TOPIC_FIELDS: dict[str, tuple[str, ...]] = {
     CPU_TOPIC: ("cpu_pct",),
     MEM_TOPIC: ("mem_pct",),

@@ -156,6 +156,17 @@ class Manifest(BaseModel):
         end = {t: {p: span[1] for p, span in self.offsets[t].items()} for t in topics}
         return json.dumps(start, sort_keys=True), json.dumps(end, sort_keys=True)
 
+    def holds_only_attempt(self, topics: list[str]) -> bool:
+        """Whether the offset ranges of ``topics`` hold this attempt's records and no other.
+
+        Each partition's range runs from this attempt's first acknowledged offset to its last, and a record
+        takes one offset: when a topic's ranges span as many offsets as it has acknowledged records, every
+        offset in them is one of these records (no other producer wrote in between, no transaction marker).
+        An idempotent producer writes each record once. When the ranges span more, records of other attempts
+        or producers lie between, and only the attempt header tells them apart."""
+        return all(sum(end - start for start, end in self.offsets.get(t, {}).values()) == self.counts.get(t, 0)
+                   for t in topics)
+
     def write(self, path: Path) -> Path:
         # json.dumps rather than model_dump_json: sorted keys, the shape the file has always had.
         write_atomically(path, json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True) + "\n")

@@ -34,6 +34,7 @@ command line, which `ps` shows to everyone.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import math
@@ -53,7 +54,7 @@ from pyspark.sql import types as T
 from include import contract as c
 from include.contract import (ALERT_BOTH, ALERT_CPU, ALERT_DISK, ALERT_MEM, ALERT_NET, ALERT_NET_DISK, ATTEMPT_HEADER,
                               CPU_MEM_FILE, CPU_MEM_HEADER, CPU_TOPIC, DISK_TOPIC, MEM_TOPIC, NET_DISK_FILE,
-                              NET_DISK_HEADER, NET_TOPIC)
+                              NET_DISK_HEADER, NET_TOPIC, PRODUCED_STRINGS, TOPIC_FIELDS)
 from include.formatting import csv_text
 from include.offsets import Manifest, ManifestError
 from include.paths import concatenate_atomically, run_folder_name
@@ -83,6 +84,12 @@ TIME_OF_DAY_PATTERN = "HH:mm:ss"
 CONNECT_MODE_ENV = "SPARK_CONNECT_MODE_ENABLED"
 CONNECT_RETRIES = 5  # backoffs of 0.05, 0.2, 0.8, 3.2 and 12.8 s (pyspark's DefaultPolicy)
 KAFKA_PARTITION_FETCH_BYTES = 4 * 1024 * 1024  # 20,000 records a poll are about 3 MiB of values
+# A JSON number (RFC 8259) but the integer -0, which from_json reads as the integer 0 (0.0), casting as -0.0;
+# and what a JSON string holds only escaped: a backslash starts an escape, and a control character must be one.
+JSON_NUMBER = r"^(?!-0$)-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
+ESCAPED = r"[\x00-\x1f\\]"
+# spark.sql.sources.useV1SourceList without kafka (Spark 4's default list is these and kafka).
+V1_SOURCES_BUT_KAFKA = "avro,csv,json,orc,parquet,text"
 NO_EVENT_TIME = "a record of this replay has no event_time in its JSON value, and the windows are on event time"
 
 
@@ -108,6 +115,60 @@ def timeline_second(event_time: Column, shift_seconds: int = 0) -> Column:
     return F.coalesce(seconds, F.raise_error(F.lit(NO_EVENT_TIME)).cast("long"))
 
 
+def produced_layout(records: DataFrame, text: Column, *keep: str) -> tuple[DataFrame, Column, dict[str, Column]]:
+    """Whether a value's ``text`` is exactly the JSON the producer writes, and then its fields' texts by name.
+
+    The producer writes ``{"timestamp": "T", "original_ts": "O", "event_time": "E", "server_id": "S", "M": N}``
+    with one or two metrics ``"M": N`` (PRODUCED_STRINGS, TOPIC_FIELDS). When ``text`` is that with nothing
+    escaped (no backslash, no control character in a string) and each N a JSON number, splitting it at its
+    quotes gives every field: a string is the text between its quotes, a number its JSON text. The layout is
+    checked by putting the text back together from the pieces. from_json gives the same values then: the
+    same strings, and the numbers parsed by the correctly rounded Float/Double.parseFloat that casting the
+    text uses too (tests/test_spark_job.py holds them side by side). Every other text is from_json's. Spark's
+    from_json opens a Jackson parser (and an 8 KiB reader buffer) for every record: at 100x that was half of
+    what the job allocated and a quarter of its CPU time (bench/: the 100x job 67 s -> 56 s).
+
+    Returns ``records`` with the ``keep`` columns, the text (column ``_text``) and its pieces, and over that
+    frame: (is the layout, {field: text}) with a text for each of PRODUCED_STRINGS and of the metrics (null
+    for a metric the value does not hold). The pieces are columns of their own so that each is computed once
+    a record: in one expression Spark computes again what only the right of an ``&`` uses."""
+    n = 4 * len(PRODUCED_STRINGS)  # pieces before the first metric's name
+    parts = F.split(F.col("_text"), '"')
+    split = records.select(*keep, text.alias("_text"), parts.alias("_parts"))
+    part = functools.partial(F.get, F.col("_parts"))
+    pieces = {"_pieces": F.size("_parts"), "_first": part(n + 1), "_second": part(n + 3),
+              "_first_n": F.btrim(part(n + 2), F.lit(": ,}")), "_second_n": F.btrim(part(n + 4), F.lit(": ,}")),
+              **{f"_{name}": part(3 + 4 * i) for i, name in enumerate(PRODUCED_STRINGS)}}
+    cut = split.select(*keep, "_text", *[c.alias(name) for name, c in pieces.items()])
+    strings = {name: F.col(f"_{name}") for name in PRODUCED_STRINGS}
+    first, second, first_n, second_n = (F.col(c) for c in ("_first", "_second", "_first_n", "_second_n"))
+    head = [piece for i, name in enumerate(PRODUCED_STRINGS)
+            for piece in (F.lit(('{"' if i == 0 else '", "') + name + '": "'), strings[name])]
+    one = F.concat(*head, F.lit('", "'), first, F.lit('": '), first_n, F.lit("}"))
+    two = F.concat(*head, F.lit('", "'), first, F.lit('": '), first_n, F.lit(', "'), second, F.lit('": '),
+                   second_n, F.lit("}"))
+    metric_names = sorted({f for fields in TOPIC_FIELDS.values() for f in fields})
+    first_ok = first.isin(*metric_names) & first_n.rlike(JSON_NUMBER)
+    # Outside the four strings the pieces put back together leave no room for an escape.
+    unescaped = ~F.concat(*strings.values()).rlike(ESCAPED)
+    layout = unescaped & (
+        ((F.col("_pieces") == n + 3) & first_ok & (one == F.col("_text")))
+        | ((F.col("_pieces") == n + 5) & first_ok & second.isin(*metric_names) & (second != first)
+           & second_n.rlike(JSON_NUMBER) & (two == F.col("_text"))))
+    metrics = {m: F.when(first == m, first_n).when(second == m, second_n) for m in metric_names}
+    return cut, layout, {**strings, **metrics}
+
+
+def parse_values(records: DataFrame, *keep: str, layout: str | None = None) -> DataFrame:
+    """Kafka rows (value bytes) -> the ``keep`` columns and ``m``, the value parsed as VALUE_SCHEMA: as
+    from_json parses it, through produced_layout when the value is in the producer's layout. ``layout``: the
+    name of a column to add that says which values were (for tests)."""
+    cut, produced, fields = produced_layout(records, F.col("value").cast("string"), *keep)
+    fast = F.struct(*[fields[f.name].cast(f.dataType).alias(f.name) for f in VALUE_SCHEMA.fields])
+    parsed = F.when(produced, fast).otherwise(F.from_json("_text", VALUE_SCHEMA)).alias("m")
+    return cut.select(*keep, parsed, *([produced.alias(layout)] if layout else []))
+
+
 def parse_records(records: DataFrame, *keep: str, shift_seconds: int = 0) -> DataFrame:
     """Kafka rows (value bytes) -> server_id, event_second, cpu_pct, mem_pct, net_in, disk_io (after the
     ``keep`` columns of ``records``, e.g. topic). ``event_second`` is the record's timeline second: its
@@ -116,7 +177,7 @@ def parse_records(records: DataFrame, *keep: str, shift_seconds: int = 0) -> Dat
 
     Each topic's message holds its own metric; the others are null and ignored by the aggregations.
     """
-    parsed = records.select(*keep, F.from_json(F.col("value").cast("string"), VALUE_SCHEMA).alias("m"))
+    parsed = parse_values(records, *keep)
     return parsed.select(
         *keep,
         F.col("m.server_id").alias("server_id"),
@@ -298,15 +359,17 @@ def float64_text(col: Column) -> Column:
     return F.regexp_replace(F.regexp_replace(text, r"0+$", ""), r"\.$", "")
 
 
-def kafka_options(manifest: Manifest, topics: list[str], security: dict[str, str] | None = None) -> dict[str, str]:
-    """Options of Spark's Kafka source; ``security`` holds the connection's librdkafka security settings."""
+def kafka_options(manifest: Manifest, topics: list[str], security: dict[str, str] | None = None,
+                  headers: bool = True) -> dict[str, str]:
+    """Options of Spark's Kafka source; ``security`` holds the connection's librdkafka security settings;
+    ``headers``: read the records' headers too."""
     starting, ending = manifest.spark_offsets(topics)
     return {
         "kafka.bootstrap.servers": manifest.bootstrap_servers,
         "assign": _assign_json(manifest, topics),
         "startingOffsets": starting,
         "endingOffsets": ending,
-        "includeHeaders": "true",
+        "includeHeaders": str(headers).lower(),
         "failOnDataLoss": "true",
         # Bigger fetches: the consumer's defaults (500 records a poll, 1 MiB a partition) make a local
         # replay's read poll-bound (bench/). Not much bigger: every consumer's fetched bytes sit in the driver's
@@ -344,12 +407,21 @@ def read_records(spark: SparkSession, manifest: Manifest, topics: list[str],
     Observation that holds how many records of each topic went through once an action has run (check_counts).
 
     Nothing is cached: each output reads its own topics, so every record is read and parsed once.
+
+    A record is this attempt's when it carries the attempt's header. When the offset ranges hold no other record
+    (Manifest.holds_only_attempt: as many offsets as acknowledged records) that is true of every record in
+    them, and the headers are not read at all: turning each record's headers into rows was a sixth of the read
+    (bench/). Otherwise (another producer wrote between this attempt's records) the header is checked.
     """
-    raw = spark.read.format("kafka").options(**kafka_options(manifest, topics, security)).load()
-    # array_contains of the exact (key, value) header is code-generated; a lambda over headers is not (bench/).
-    header = F.struct(F.lit(ATTEMPT_HEADER).alias("key"),
-                      F.lit(bytearray(manifest.attempt_id.encode("utf-8"))).alias("value"))
-    mine = raw.where(F.array_contains("headers", header)).select("topic", "value")
+    only_mine = manifest.holds_only_attempt(topics)
+    raw = spark.read.format("kafka").options(**kafka_options(manifest, topics, security, headers=not only_mine)).load()
+    if only_mine:
+        mine = raw.select("topic", "value")
+    else:
+        # array_contains of the exact (key, value) header is code-generated; a lambda over headers is not (bench/).
+        header = F.struct(F.lit(ATTEMPT_HEADER).alias("key"),
+                          F.lit(bytearray(manifest.attempt_id.encode("utf-8"))).alias("value"))
+        mine = raw.where(F.array_contains("headers", header)).select("topic", "value")
     counted = Observation(f"records_{'_'.join(t.replace('-', '_') for t in topics)}")
     # Records carry event times (shifted under time_shift "now"); windows are computed on the timeline.
     shift = manifest.time_shift_seconds + manifest.epoch_offset
@@ -432,6 +504,9 @@ def build_session(app_name: str = "metrics_replay", remote: str | None = None) -
     ``remote`` (an ``sc://`` URL), which takes only runtime settings (its UI is the server's business)."""
     builder = SparkSession.builder.appName(app_name).config("spark.sql.session.timeZone", "UTC")
     builder = builder.config("spark.sql.shuffle.partitions", "4")
+    # Spark's Kafka batch source in its DataSource V2 form, which hands rows to the query as they are: the V1
+    # form (Spark's default for kafka) turns every record into a Row object and back (bench/: 100x 72 s -> 67 s).
+    builder = builder.config("spark.sql.sources.useV1SourceList", V1_SOURCES_BUT_KAFKA)
     if remote is not None:
         from pyspark.sql.connect.client.retries import DefaultPolicy
 

@@ -106,14 +106,22 @@ def test_spark_job_reads_only_this_runs_records(tmp_path, kafka_config):
     manifest_path = manifest.write(tmp_path / "out" / "manifest.json")
     assert all(span[0] > 0 for span in manifest.offsets["topic-cpu"].values()), "old records must precede"
 
-    done = spark_submit(manifest_path, tmp_path / "out")
-    assert done.returncode == 0, (done.stderr + done.stdout)[-5000:]
     expected = csv_text(CPU_MEM_HEADER,
                         reference.cpu_mem_rows(new, reference.WindowSpec(), 80.07, 89.36))
-    assert (tmp_path / "out" / "cpu_mem.csv").read_text() == expected
+    # The ranges hold only the new records (the job reads no headers), and then ranges from offset 0 that hold
+    # the old run's records too (the job tells them apart by the attempt header).
+    assert manifest.holds_only_attempt(["topic-cpu", "topic-mem"])
+    from_zero = {t: {p: [0, span[1]] for p, span in parts.items()} for t, parts in manifest.offsets.items()}
+    widened = Manifest(**{**manifest.__dict__, "offsets": from_zero})
+    assert not widened.holds_only_attempt(["topic-cpu", "topic-mem"])
+    for name, m in (("out", manifest), ("widened", widened)):
+        done = spark_submit(m.write(tmp_path / name / "manifest.json"), tmp_path / name)
+        assert done.returncode == 0, (done.stderr + done.stdout)[-5000:]
+        assert (tmp_path / name / "cpu_mem.csv").read_text() == expected, name
 
-    # A manifest whose attempt id matches no record: the job must fail and write nothing.
-    forged = Manifest(**{**manifest.__dict__, "attempt_id": "not-this-run"})
+    # A manifest whose attempt id matches no record in ranges that hold other records: the job must fail and
+    # write nothing.
+    forged = Manifest(**{**widened.__dict__, "attempt_id": "not-this-run"})
     forged_path = forged.write(tmp_path / "forged" / "manifest.json")
     done = spark_submit(forged_path, tmp_path / "forged")
     assert done.returncode != 0

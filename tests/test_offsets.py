@@ -134,3 +134,16 @@ def test_ignored_columns_round_trip_and_an_older_manifest_without_them_reads(tmp
     del older["ignored_columns"]
     (tmp_path / "old.json").write_text(json.dumps(older))
     assert Manifest.read(tmp_path / "old.json").ignored_columns == {}
+
+
+def test_ranges_hold_only_the_attempt_when_they_span_as_many_offsets_as_acknowledged_records():
+    t = OffsetTracker()
+    for offset in (5, 6, 7):
+        t.record("topic-cpu", 0, offset)
+    for offset in (10, 12):  # offset 11 is another producer's record
+        t.record("topic-mem", 0, offset)
+    for partition, offset in ((0, 3), (1, 0), (1, 1)):
+        t.record("topic-net", partition, offset)
+    m = manifest_of(t)
+    assert m.holds_only_attempt(["topic-cpu"]) and m.holds_only_attempt(["topic-net"])
+    assert not m.holds_only_attempt(["topic-mem"]) and not m.holds_only_attempt(["topic-cpu", "topic-mem"])

@@ -65,7 +65,7 @@ class RecordingProducer:
 
     def produce(self, topic, value, key, headers, on_delivery, timestamp=None) -> None:
         offset = sum(1 for r in self.records if r["topic"] == topic)
-        self.records.append({"topic": topic, "value": json.loads(value), "key": key.decode(),
+        self.records.append({"topic": topic, "value": json.loads(value), "text": value.decode(), "key": key.decode(),
                              "timestamp": timestamp, "at": self.clock() if self.clock else None})
         self.pending.append((on_delivery, Message(topic, offset, timestamp)))
 

@@ -4,6 +4,7 @@ recordings, in a real local Spark."""
 from __future__ import annotations
 
 import json
+import random
 from datetime import datetime, timezone
 
 import pytest
@@ -12,7 +13,8 @@ from pyspark.sql import functions as F
 from include.formatting import csv_text
 from include.contract import CPU_MEM_HEADER, NET_DISK_HEADER
 from devtools import generate
-from include.spark_job import event_second, parse_records, window_cpu_mem, window_net_disk
+from include.spark_job import (VALUE_SCHEMA, event_second, parse_records, parse_values, window_cpu_mem,
+                               window_net_disk)
 
 pytestmark = pytest.mark.spark
 
@@ -97,6 +99,81 @@ def test_parse_records_reads_the_message_format(spark):
     assert abs(got[0][2] - 87.78) < 1e-5 and abs(got[1][3] - 93.74) < 1e-5 and got[1][2] is None
     # Unshifted, the timeline of a dated dataset: the UTC epoch second, as a long.
     assert [r[1] for r in rows_of(parse_records(df))] == [midnight + t("20:52:00"), midnight + t("20:52:05")]
+
+
+def produced(server: str, metrics: str, event_time: str = "2024-03-30T20:52:00Z") -> str:
+    """A value as include/producer.py writes it; ``server`` already JSON text, ``metrics`` '"name": number...'."""
+    return (f'{{"timestamp": "05:47:30", "original_ts": "20:52:00", "event_time": "{event_time}", '
+            f'"server_id": {server}, {metrics}}}')
+
+
+def exact(value):
+    """A parsed field for comparing: floats by their repr (keeps -0.0 and nan apart from 0.0 and each other)."""
+    return repr(value) if isinstance(value, float) else value
+
+
+def test_values_parse_as_from_json_parses_them_in_the_producers_layout_or_not(spark):
+    """parse_values reads the producer's own layout by splitting at quotes: every value, in that layout or not,
+    must come out as from_json makes it, down to the last bit of each float (float32 for percentages)."""
+    rng = random.Random(11)
+    numbers = ["0", "-0", "0.0", "-0.0", "57.9", "87.78", "100", "1e-05", "1.5e+16", "1E2", "6104.83", "7000",
+               "123456789012345678901234567890", "3.4028235677973366e+38", "1e39", "4.9e-324",
+               # decimals right beside a float32 rounding midpoint: parsed once (Float.parseFloat) or through a
+               # double first, they round apart
+               "1.00000017881393432617187499", "1.00000017881393432617187501", "0.500000029802322387695312499"]
+    numbers += [repr(round(rng.uniform(0, 100), 2)) for _ in range(300)]
+    numbers += [repr(rng.uniform(-1e9, 1e9)) for _ in range(200)] + [str(rng.randrange(10**15)) for _ in range(100)]
+    values = [produced('"server_1"', f'"{rng.choice(["cpu_pct", "mem_pct", "disk_io"])}": {n}') for n in numbers]
+    values += [produced('"server_2"', f'"net_in": {a}, "net_out": {b}') for a, b in zip(numbers, reversed(numbers))]
+    values += [produced(json.dumps("srv-é", ensure_ascii=False), '"cpu_pct": 1.5'),  # raw UTF-8: split too
+               produced(json.dumps("srv-é"), '"cpu_pct": 1.5'),  # \u00e9: from_json's
+               produced(json.dumps('say "hi"'), '"cpu_pct": 1.5'), produced('"tab\there"', '"cpu_pct": 1.5'),
+               produced('"s"', '"cpu_pct": 1.5', event_time="2024-03-30T20:52:00+02:00")]
+    not_the_layout = [
+        *[produced('"s"', f'"cpu_pct": {n}') for n in ("01", "+1", ".5", "1.", "-.5", "1.e5", "0x10", "1.5f",
+                                                       "NaN", "Infinity", "-Infinity", "null", "true", '"5"')],
+        produced('"s"', '"cpu_pct": 1, "cpu_pct": 2'), produced('"s"', '"gpu_pct": 1'),
+        produced('"s"', '"cpu_pct":1.5'), produced('"s"', '"cpu_pct": 1.5 '), produced('"s"', '"cpu_pct": 1.5, '),
+        '{"event_time": "2024-03-30T20:52:00Z", "server_id": "s", "cpu_pct": 1.5}',
+        '{"timestamp": "05:47:30", "original_ts": "20:52:00", "server_id": "s", "event_time": '
+        '"2024-03-30T20:52:00Z", "cpu_pct": 1.5}', "not json", "", produced('"s"', '"cpu_pct": 1.5') + " ",
+    ]
+    values += not_the_layout
+    df = spark.createDataFrame([(i, v.encode()) for i, v in enumerate(values)], "id int, value binary")
+    want = {r["id"]: tuple(exact(x) for x in r["m"]) if r["m"] is not None else None for r in
+            df.select("id", F.from_json(F.col("value").cast("string"), VALUE_SCHEMA).alias("m")).collect()}
+    got = parse_values(df, "id", layout="split").collect()
+    assert {r["id"]: tuple(exact(x) for x in r["m"]) if r["m"] is not None else None for r in got} == want
+    split = {r["id"] for r in got if r["split"]}
+    first_other = len(values) - len(not_the_layout)
+    minus_zero = {numbers.index("-0"), len(numbers) + numbers.index("-0"), len(numbers) + len(numbers) - 1 - numbers.index("-0")}
+    assert split == (set(range(len(numbers) * 2)) - minus_zero) | {first_other - 5, first_other - 1}, \
+        "the layout was missed"
+    assert len({want[i] for i in range(len(numbers))}) > 500  # the values differ: nothing compared as all null
+
+
+def test_the_producers_values_are_in_the_layout_the_job_splits(spark, tmp_path, monkeypatch):
+    """Every value include/producer.py writes (both of NET's metrics, a JSON-escaped server id, a dated and a
+    time-of-day file) takes produced_layout's way: a change to the producer's text must change the job too."""
+    from include import dataset, producer
+    from tests.test_producer_values import RecordingProducer, produce
+
+    records: list[dict] = []
+    monkeypatch.setattr(RecordingProducer, "records", records)
+    monkeypatch.setattr(producer, "Producer", RecordingProducer)
+    header = "server_id,timestamp,cpu_pct,mem_pct,net_in,net_out,disk_io"
+    rows = ['a,2024-03-30T23:59:59Z,10.5,20,1000,2.5,7', 'b "quoted",2024-03-31 00:00:04,11,21.25,1e3,3,8.125',
+            'c,2024-03-31T01:59:59+02:00,99.99,0,0,0,1.5e+16']
+    (tmp_path / "dated.csv").write_text("\n".join([header, *rows]) + "\n")
+    (tmp_path / "tod.csv").write_text("server_id,timestamp,cpu_pct,mem_pct\na,20:52:00,10,20\na,20:52:05,11,21\n")
+    produce(dataset.load(tmp_path / "dated.csv"))
+    produce(dataset.load(tmp_path / "tod.csv"))
+    texts = [r["text"] for r in records]
+    assert len(texts) == 3 * 4 + 2 * 2
+    df = spark.createDataFrame([(t.encode(),) for t in texts], "value binary")
+    got = parse_values(df, layout="split").collect()
+    escaped = [t for t, r in zip(texts, got) if not r["split"]]
+    assert escaped == [t for t in texts if '\\"quoted\\"' in t]  # only the server id json.dumps escapes
 
 
 def test_parse_records_takes_a_time_shift_back_to_recorded_time(spark):
