@@ -126,7 +126,8 @@ def produced_layout(records: DataFrame, text: Column, *keep: str) -> tuple[DataF
     same strings, and the numbers parsed by the correctly rounded Float/Double.parseFloat that casting the
     text uses too (tests/test_spark_job.py holds them side by side). Every other text is from_json's. Spark's
     from_json opens a Jackson parser (and an 8 KiB reader buffer) for every record: at 100x that was half of
-    what the job allocated and a quarter of its CPU time (bench/: the 100x job 67 s -> 56 s).
+    what the job allocated and a quarter of its CPU time (with the headers left unread too, the 100x job went
+    from 67 s to 56-61 s in one session's runs; README, Performance).
 
     Returns ``records`` with the ``keep`` columns, the text (column ``_text``) and its pieces, and over that
     frame: (is the layout, {field: text}) with a text for each of PRODUCED_STRINGS and of the metrics (null
