@@ -30,13 +30,16 @@ from confluent_kafka import KafkaError, Producer
 
 from include.dataset import Dataset, Sample, format_datetime
 from include.latency import MICROSECOND, LateSent, SendLog
-from include.contract import ATTEMPT_HEADER, END_HEADER, RUN_HEADER, TIME_SHIFT_NONE, TIME_SHIFT_NOW, TOPIC_FIELDS
+from include.contract import (ATTEMPT_HEADER, END_HEADER, PRODUCED_STRINGS, RUN_HEADER, TIME_SHIFT_NONE, TIME_SHIFT_NOW,
+                              TOPIC_FIELDS)
 from include.offsets import Manifest, OffsetTracker, Pace
 from include.pacing import Pacer, late_schedule
 from include.topics import client_logger
 
 log = logging.getLogger(__name__)
 
+# The value's string fields, in the contract's order (the Spark job splits values in this layout).
+SEND_TS, ORIGINAL_TS, EVENT_TIME, SERVER_ID = PRODUCED_STRINGS
 # Delivery guarantees are not negotiable; everything else the connection extra may tune.
 ENFORCED = {"enable.idempotence": True, "acks": "all"}
 DEFAULTS = {"log.connection.close": False, "linger.ms": 20, "batch.num.messages": 10000, "compression.type": "lz4",
@@ -172,8 +175,8 @@ def produce(dataset: Dataset, connection_config: dict, run_id: str, seconds_per_
         event_second = second + to_event
         timestamp_ms = event_second * 1000
         # Everything of the value before server_id but the row's own timestamp text is the same for the group.
-        head = f'{{"timestamp": "{send_ts}", "original_ts": "'
-        tail = f'", "event_time": "{event_time_text(event_second)}", "server_id": '
+        head = f'{{"{SEND_TS}": "{send_ts}", "{ORIGINAL_TS}": "'
+        tail = f'", "{EVENT_TIME}": "{event_time_text(event_second)}", "{SERVER_ID}": '
         original_ts = None
         prefix = ""
         for sample in samples:

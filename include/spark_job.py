@@ -88,6 +88,8 @@ KAFKA_PARTITION_FETCH_BYTES = 4 * 1024 * 1024  # 20,000 records a poll are about
 # and what a JSON string holds only escaped: a backslash starts an escape, and a control character must be one.
 JSON_NUMBER = r"^(?!-0$)-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
 ESCAPED = r"[\x00-\x1f\\]"
+# Every metric a message value may hold (one or two a topic).
+METRIC_NAMES = tuple(sorted({f for fields in TOPIC_FIELDS.values() for f in fields}))
 # spark.sql.sources.useV1SourceList without kafka (Spark 4's default list is these and kafka).
 V1_SOURCES_BUT_KAFKA = "avro,csv,json,orc,parquet,text"
 NO_EVENT_TIME = "a record of this replay has no event_time in its JSON value, and the windows are on event time"
@@ -145,18 +147,17 @@ def produced_layout(records: DataFrame, text: Column, *keep: str) -> tuple[DataF
     first, second, first_n, second_n = (F.col(c) for c in ("_first", "_second", "_first_n", "_second_n"))
     head = [piece for i, name in enumerate(PRODUCED_STRINGS)
             for piece in (F.lit(('{"' if i == 0 else '", "') + name + '": "'), strings[name])]
-    one = F.concat(*head, F.lit('", "'), first, F.lit('": '), first_n, F.lit("}"))
-    two = F.concat(*head, F.lit('", "'), first, F.lit('": '), first_n, F.lit(', "'), second, F.lit('": '),
-                   second_n, F.lit("}"))
-    metric_names = sorted({f for fields in TOPIC_FIELDS.values() for f in fields})
-    first_ok = first.isin(*metric_names) & first_n.rlike(JSON_NUMBER)
+    with_first = [*head, F.lit('", "'), first, F.lit('": '), first_n]
+    one = F.concat(*with_first, F.lit("}"))
+    two = F.concat(*with_first, F.lit(', "'), second, F.lit('": '), second_n, F.lit("}"))
+    first_ok = first.isin(*METRIC_NAMES) & first_n.rlike(JSON_NUMBER)
     # Outside the four strings the pieces put back together leave no room for an escape.
     unescaped = ~F.concat(*strings.values()).rlike(ESCAPED)
     layout = unescaped & (
         ((F.col("_pieces") == n + 3) & first_ok & (one == F.col("_text")))
-        | ((F.col("_pieces") == n + 5) & first_ok & second.isin(*metric_names) & (second != first)
+        | ((F.col("_pieces") == n + 5) & first_ok & second.isin(*METRIC_NAMES) & (second != first)
            & second_n.rlike(JSON_NUMBER) & (two == F.col("_text"))))
-    metrics = {m: F.when(first == m, first_n).when(second == m, second_n) for m in metric_names}
+    metrics = {m: F.when(first == m, first_n).when(second == m, second_n) for m in METRIC_NAMES}
     return cut, layout, {**strings, **metrics}
 
 
