@@ -15,6 +15,9 @@ from devtools.waiting import wait_until
 from secret_scan import SecretScan
 
 SECRET = "Scan-Me-4hJ7-wren-fig-5521"
+# Put on a real command line, which every scan on this machine watches: a secret of its own, or a scan of
+# SECRET in another test running at the same time (the other xdist worker) finds it there.
+ARGV_SECRET = "Argv-Only-9kQ2-fern-oak-3310"
 
 
 def failure(scan: SecretScan, capfd, caplog, **where) -> str:
@@ -89,8 +92,9 @@ def test_a_secret_in_a_text_the_caller_passes_is_found(capfd, caplog):
 
 
 def test_a_secret_on_a_command_line_is_found(capfd, caplog):
-    with SecretScan([SECRET]) as scan:
-        proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()", SECRET], stdin=subprocess.PIPE)
+    with SecretScan([ARGV_SECRET]) as scan:
+        proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()", ARGV_SECRET],
+                                stdin=subprocess.PIPE)
         try:
             wait_until(lambda: scan.command_line_leaks, 10, what="the watcher to see the command line")
         finally:
