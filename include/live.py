@@ -235,17 +235,45 @@ def submit_command(spark_submit: str, master: str, conf: dict[str, str], jars: s
     return command + ["--jars", jars, "--name", name, str(application), *args]
 
 
-def launch(folder: LiveFolder, command: list[str], env: dict[str, str]) -> int:
+def launch(folder: LiveFolder, session: LiveSession, command: list[str], env: dict[str, str]) -> int:
     """Start the job as a process group of its own (it outlives the task that starts it; the task that
-    follows it may be another process) with its output in .live/spark-<n>.log; return its pid."""
+    follows it may be another process) with its output in .live/spark-<n>.log; return its pid.
+
+    The new start is in job.json ("starting", its pid) before this returns, so a retry of the task that runs
+    while the job's JVM is still coming up finds it alive rather than start a second job on the same
+    checkpoints (Spark fails both then: CONCURRENT_STREAM_LOG_UPDATE)."""
     start = folder.starts() + 1
     log_path = folder.spark_log(start)
     with open(log_path, "ab") as out:
         proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 env={**os.environ, **env, "METRICS_REPLAY_LIVE_START": str(start)},
                                 start_new_session=True, cwd=str(PROJECT_ROOT))
+    JobState(session_id=session.session_id, start=start, pid=proc.pid, status="starting",
+             updated_at=now_text()).write(folder.job)
     log.info("Streaming job started (start %d of this session, pid %d); its log: %s", start, proc.pid, log_path)
     return proc.pid
+
+
+def resume(folder: LiveFolder, session: LiveSession, command: list[str], env: dict[str, str],
+           relay: LogRelay) -> None:
+    """Make sure one job of ``session`` runs (or has finished): a job still starting is waited for until it
+    reads; a dead one, or one whose heartbeat stopped, is stopped and started again from its checkpoints
+    (``command``). StreamError when the new start fails."""
+    state = _state(folder, session)
+    if state is not None and (state.status == "finished" or job_alive(folder, session)):
+        if state.status == "starting":
+            wait_reading(folder, session, state.pid, relay)
+        return
+    if state is not None:
+        stop_job(state.pid)  # silent but maybe not dead: never two jobs on one checkpoint
+    log.info("The streaming job of session %s is not running: starting it again from its checkpoints",
+             session.session_id)
+    relay.relay()  # the dead start's log first
+    pid = launch(folder, session, command, env)
+    try:
+        wait_reading(folder, session, pid, relay)
+    except StreamError as exc:
+        raise StreamError(f"cannot resume the streaming job: {exc}") from None
 
 
 def stop_job(pid: int) -> None:
@@ -281,11 +309,14 @@ class LogRelay:
 
 def wait_reading(folder: LiveFolder, session: LiveSession, pid: int, relay: LogRelay,
                  timeout: float = READING_TIMEOUT_S) -> JobState:
-    """Until the job (pid) reports that it is reading; StreamError if it fails, dies or takes too long."""
+    """Until the job (pid) reports that it is reading; StreamError if it fails, dies or takes too long. A state
+    in job.json of another start (an earlier, dead one) is not this job's."""
     deadline = time.monotonic() + timeout
     while True:
         relay.relay()
         state = _state(folder, session)
+        if state is not None and state.pid != pid:
+            state = None
         if state is not None and state.status in ("reading", "finished"):
             return state
         if state is not None and state.status == "failed":
@@ -332,9 +363,12 @@ def _age(text: str) -> float:
 
 
 def job_alive(folder: LiveFolder, session: LiveSession) -> bool:
+    """Whether the session's job runs: its process lives and, once past its start-up (which wait_reading
+    bounds), it keeps its heartbeat."""
     state = _state(folder, session)
-    return (state is not None and state.status in ("starting", "reading") and process_alive(state.pid)
-            and _age(state.updated_at) <= STALE_AFTER_S)
+    if state is None or state.status not in ("starting", "reading") or not process_alive(state.pid):
+        return False
+    return state.status == "starting" or _age(state.updated_at) <= STALE_AFTER_S
 
 
 def python_env() -> dict[str, str]:

@@ -392,7 +392,7 @@ def start_stream(conn_id: str, spark_conn_id: str, params: dict, run_id: str, ti
              "streaming job: %s", session.session_id, params["dataset_path"], ds.rows,
              ds.format_second(ds.first_second), ds.format_second(ds.last_second), session.watermark_seconds,
              json.dumps(session.start_offsets, sort_keys=True), " ".join(command))
-    pid = live.launch(folder, command, _job_env(conn_id))
+    pid = live.launch(folder, session, command, _job_env(conn_id))
     relay = live.LogRelay(folder, lambda line: log.info("%s", line))
     try:
         state = live.wait_reading(folder, session, pid, relay, timeout or live.READING_TIMEOUT_S)
@@ -483,15 +483,7 @@ def window_metrics_live(conn_id: str, spark_conn_id: str, params: dict, run_id: 
     if state is not None and state.status == "failed":
         relay.relay()
         fail_without_retry(f"the streaming job failed: {state.error}")
-    if state is None or (state.status != "finished" and not live.job_alive(folder, session)):
-        log.info("The streaming job of session %s is not running: starting it again from its checkpoints",
-                 session.session_id)
-        relay.relay()  # the dead start's log first
-        pid = live.launch(folder, _job_command(out, spark_conn_id, _window_args(params)), _job_env(conn_id))
-        try:
-            live.wait_reading(folder, session, pid, relay)
-        except live.StreamError as exc:
-            raise live.StreamError(f"cannot resume the streaming job: {exc}") from None
+    live.resume(folder, session, _job_command(out, spark_conn_id, _window_args(params)), _job_env(conn_id), relay)
     try:
         state = live.follow(folder, session, relay)
     except live.StreamError as exc:
