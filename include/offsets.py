@@ -1,8 +1,9 @@
 """Offset bookkeeping: exactly which records one produce attempt wrote, and the manifest that hands it on.
 
-The producer records every acknowledged (topic, partition, offset). The Spark job then reads exactly
-[first, last + 1) of each partition and keeps only records whose ``replay-attempt`` header is this
-attempt's id. So records of earlier replays, or of a failed earlier attempt of the same run, never leak in,
+The producer reads each topic's end offsets before it hands over its first message and after the last is
+acknowledged: its records lie between (OffsetTracker.cover). The Spark job then reads exactly those ranges
+and, unless they hold as many offsets as acknowledged records (no other writer in between), keeps only
+records whose ``replay-attempt`` header is this attempt's id. So records of earlier replays, or of a failed earlier attempt of the same run, never leak in,
 and the job checks that it read as many records as were acknowledged.
 """
 
@@ -31,31 +32,45 @@ def _ordered(span: list[int]) -> list[int]:
     return span
 
 
+class OffsetError(RuntimeError):
+    """The topics' end offsets moved by fewer offsets than the records the broker acknowledged."""
+
+
 @dataclass
 class OffsetTracker:
-    """Accumulates delivery reports: offset ranges and counts per topic, and failures."""
+    """One produce attempt's bookkeeping: failed deliveries as they are reported, then (``cover``) each topic's
+    acknowledged count and the offset ranges that hold its records."""
 
     ranges: dict[str, dict[int, list[int]]] = field(default_factory=dict)
     acked: dict[str, int] = field(default_factory=dict)
     failed: int = 0
     first_error: str | None = None
 
-    def record(self, topic: str, partition: int, offset: int) -> None:
-        parts = self.ranges.setdefault(topic, {})
-        span = parts.get(partition)
-        if span is None:
-            parts[partition] = [offset, offset + 1]
-        else:
-            if offset < span[0]:
-                span[0] = offset
-            if offset + 1 > span[1]:
-                span[1] = offset + 1
-        self.acked[topic] = self.acked.get(topic, 0) + 1
-
     def record_failure(self, error: str) -> None:
         self.failed += 1
         if self.first_error is None:
             self.first_error = error
+
+    def cover(self, before: dict[str, dict[int, int]], after: dict[str, dict[int, int]],
+              acked: dict[str, int]) -> None:
+        """Every message handed over was acknowledged (``acked`` of each topic): its records lie in
+        [before, after) of the topic's partitions, the end offsets read before the first message was handed
+        over and after the last was acknowledged (a partition not there before starts at 0). Partitions that
+        did not move are left out. OffsetError when a topic's partitions moved by fewer offsets than it has
+        acknowledged records (its log was truncated, or the topic deleted and made again, meanwhile)."""
+        for topic, count in acked.items():
+            if not count:
+                continue
+            start = before.get(topic, {})
+            spans = {p: [start.get(p, 0), end] for p, end in sorted(after.get(topic, {}).items())
+                     if end > start.get(p, 0)}
+            moved = sum(end - first for first, end in spans.values())
+            if moved < count:
+                raise OffsetError(f"{topic}'s partitions' end offsets moved by {moved} ({start} -> "
+                                  f"{after.get(topic)}) for {count} acknowledged records: records are missing "
+                                  "from the log")
+            self.ranges[topic] = spans
+            self.acked[topic] = count
 
     @property
     def total_acked(self) -> int:
@@ -159,9 +174,10 @@ class Manifest(BaseModel):
     def holds_only_attempt(self, topics: list[str]) -> bool:
         """Whether the offset ranges of ``topics`` hold this attempt's records and no other.
 
-        Each partition's range runs from this attempt's first acknowledged offset to its last, and a record
-        takes one offset: when a topic's ranges span as many offsets as it has acknowledged records, every
-        offset in them is one of these records (no other producer wrote in between, no transaction marker).
+        Each partition's range runs from its end offset before this attempt's first record to its end offset
+        after the last was acknowledged, and a record takes one offset: when a topic's ranges span as many
+        offsets as it has acknowledged records, every offset in them is one of these records (no other producer
+        wrote in between, no transaction marker).
         An idempotent producer writes each record once. When the ranges span more, records of other attempts
         or producers lie between, and only the attempt header tells them apart."""
         return all(sum(end - start for start, end in self.offsets.get(t, {}).values()) == self.counts.get(t, 0)

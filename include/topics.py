@@ -321,6 +321,11 @@ def security_env(config: dict) -> dict[str, str]:
     return {SECURITY_ENV: json.dumps(settings)}
 
 
+# What a partition answers while its leader is being chosen (just after the topic was made).
+NO_LEADER_YET = frozenset({KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError.LEADER_NOT_AVAILABLE,
+                           KafkaError.UNKNOWN_TOPIC_OR_PART})
+
+
 def end_offsets(config: dict, topic_names: list[str] | tuple[str, ...],
                 timeout: float = DEFAULT_TIMEOUT_S) -> dict[str, dict[int, int]]:
     """The end offset (the next offset to be written) of every partition of ``topic_names``: where a consumer
@@ -343,10 +348,22 @@ def end_offsets(config: dict, topic_names: list[str] | tuple[str, ...],
         for partition in meta.partitions:
             wanted[TopicPartition(name, partition)] = OffsetSpec.latest()
     offsets: dict[str, dict[int, int]] = {name: {} for name in topic_names}
-    for tp, future in admin.list_offsets(wanted, request_timeout=timeout).items():
-        try:
-            offsets[tp.topic][tp.partition] = future.result(timeout=timeout).offset
-        except Exception as exc:  # KafkaException or a timeout: name the partition
-            raise TopicError(f"cannot read the end offset of {tp.topic} partition {tp.partition} at {address}: "
-                             f"{exc}") from None
+    # A partition that has just been made may have no leader yet for a moment: retried within the timeout.
+    deadline = time.monotonic() + timeout
+    while wanted:
+        retry: dict[TopicPartition, OffsetSpec] = {}
+        for tp, future in admin.list_offsets(wanted, request_timeout=timeout).items():
+            try:
+                offsets[tp.topic][tp.partition] = future.result(timeout=timeout).offset
+            except Exception as exc:  # KafkaException or a timeout: name the partition
+                error = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+                if (isinstance(error, KafkaError) and (error.retriable() or error.code() in NO_LEADER_YET)
+                        and time.monotonic() < deadline):
+                    retry[tp] = wanted[tp]
+                    continue
+                raise TopicError(f"cannot read the end offset of {tp.topic} partition {tp.partition} at "
+                                 f"{address}: {exc}") from None
+        wanted = retry
+        if wanted:
+            time.sleep(0.1)
     return offsets

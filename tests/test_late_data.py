@@ -17,7 +17,8 @@ from include.pacing import late_schedule
 from include.validation import (EXPLAINED, RunValidation, ValidationRecord, check_late, classify, compare,
                                 read_record)
 from kafka_helpers import read_manifest_records
-from test_producer_values import STARTED, FakeClock, RecordingProducer, write
+from producer_standin import RecordingProducer, use_recording_producer
+from test_producer_values import STARTED, FakeClock, write
 
 # 6 groups, seconds with a gap (3 is missing), 4 samples each: items are (second, n).
 GROUPS = [(s, [(s, n) for n in range(4)]) for s in (0, 1, 2, 4, 5, 6)]
@@ -87,10 +88,7 @@ def test_impossible_schedules_are_refused():
 
 @pytest.fixture
 def handed(monkeypatch):
-    records: list[dict] = []
-    monkeypatch.setattr(RecordingProducer, "records", records)
-    monkeypatch.setattr(producer, "Producer", RecordingProducer)
-    return records
+    return use_recording_producer(monkeypatch, [])
 
 
 def run(ds, records, **late) -> producer.ProduceResult:

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from include.offsets import Manifest, ManifestError, OffsetTracker, Pace
+from include.offsets import Manifest, ManifestError, OffsetError, OffsetTracker, Pace
 
 PACE = Pace.measured("seconds_per_group", 1.0, groups=3, recorded_seconds=2, achieved_seconds=2.5)
 
@@ -17,23 +17,40 @@ def manifest_of(tracker: OffsetTracker) -> Manifest:
                                  time_shift_seconds=0, pace=PACE, has_net_disk=False)
 
 
-def test_ranges_per_topic_and_partition_even_out_of_order():
+def tracker_of(spans: dict[str, dict[int, tuple[int, int]]]) -> OffsetTracker:
+    """A tracker whose topics' records fill these [start, end) spans exactly."""
     t = OffsetTracker()
-    for topic, part, off in [("topic-cpu", 0, 7), ("topic-cpu", 0, 5), ("topic-cpu", 1, 3), ("topic-cpu", 0, 6),
-                             ("topic-mem", 0, 10)]:
-        t.record(topic, part, off)
+    t.cover({topic: {p: a for p, (a, _) in parts.items()} for topic, parts in spans.items()},
+            {topic: {p: b for p, (_, b) in parts.items()} for topic, parts in spans.items()},
+            {topic: sum(b - a for a, b in parts.values()) for topic, parts in spans.items()})
+    return t
+
+
+def test_ranges_are_what_the_end_offsets_moved_by_per_topic_and_partition():
+    t = OffsetTracker()
     t.record_failure("topic-mem: timed out")
     t.record_failure("topic-mem: other")
-    assert t.ranges == {"topic-cpu": {0: [5, 8], 1: [3, 4]}, "topic-mem": {0: [10, 11]}}
-    assert t.acked == {"topic-cpu": 4, "topic-mem": 1} and t.total_acked == 5
+    t.cover(before={"topic-cpu": {0: 5, 1: 3, 2: 9}, "topic-mem": {0: 10}},
+            after={"topic-cpu": {0: 8, 1: 4, 2: 9}, "topic-mem": {0: 11, 1: 2}, "topic-net": {0: 4}},
+            acked={"topic-cpu": 4, "topic-mem": 3, "topic-net": 0})
+    # Partition 2 did not move (left out); topic-mem's partition 1 is new (from 0); topic-net sent nothing.
+    assert t.ranges == {"topic-cpu": {0: [5, 8], 1: [3, 4]}, "topic-mem": {0: [10, 11], 1: [0, 2]}}
+    assert t.acked == {"topic-cpu": 4, "topic-mem": 3} and t.total_acked == 7
     assert t.failed == 2 and t.first_error == "topic-mem: timed out"
 
 
+def test_end_offsets_that_moved_less_than_the_acknowledged_count_are_an_error():
+    """More acknowledged records than the log grew by: some are missing (truncated, topic made again)."""
+    with pytest.raises(OffsetError, match=r"topic-cpu's partitions' end offsets moved by 3 .* for 4 acknowledged"):
+        OffsetTracker().cover({"topic-cpu": {0: 5}}, {"topic-cpu": {0: 8}}, {"topic-cpu": 4})
+    # More offsets than records (another writer in between) is fine: the job then checks the attempt header.
+    wide = OffsetTracker()
+    wide.cover({"topic-cpu": {0: 5}}, {"topic-cpu": {0: 9}}, {"topic-cpu": 2})
+    assert wide.ranges == {"topic-cpu": {0: [5, 9]}} and wide.acked == {"topic-cpu": 2}
+
+
 def test_spark_offsets_start_inclusive_end_exclusive():
-    t = OffsetTracker()
-    t.record("topic-cpu", 0, 5)
-    t.record("topic-cpu", 0, 9)
-    t.record("topic-mem", 2, 0)
+    t = tracker_of({"topic-cpu": {0: (5, 10)}, "topic-mem": {2: (0, 1)}})
     start, end = manifest_of(t).spark_offsets(["topic-cpu", "topic-mem"])
     assert json.loads(start) == {"topic-cpu": {"0": 5}, "topic-mem": {"2": 0}}
     assert json.loads(end) == {"topic-cpu": {"0": 10}, "topic-mem": {"2": 1}}
@@ -42,8 +59,7 @@ def test_spark_offsets_start_inclusive_end_exclusive():
 
 
 def test_manifest_round_trip_and_errors(tmp_path):
-    t = OffsetTracker()
-    t.record("topic-cpu", 0, 1)
+    t = tracker_of({"topic-cpu": {0: (1, 2)}})
     m = manifest_of(t)
     path = m.write(tmp_path / "out" / "manifest.json")
     assert Manifest.read(path) == m
@@ -57,9 +73,7 @@ def test_manifest_round_trip_and_errors(tmp_path):
 
 
 def test_manifest_file_keeps_its_shape(tmp_path):
-    t = OffsetTracker()
-    t.record("topic-mem", 1, 4)
-    t.record("topic-cpu", 0, 7)
+    t = tracker_of({"topic-mem": {1: (4, 5)}, "topic-cpu": {0: (7, 8)}})
     path = manifest_of(t).write(tmp_path / "manifest.json")
     # Sorted keys, two-space indent, spans as [start, end) lists: what the Spark job and the tests read.
     assert path.read_text() == json.dumps({
@@ -103,8 +117,7 @@ def test_pace_achieved_in_the_unit_of_its_mode():
     ({"ignored_columns": ["region"]}, "field 'ignored_columns'"),
 ])
 def test_malformed_manifest_names_the_file_and_the_field(tmp_path, change, words):
-    t = OffsetTracker()
-    t.record("topic-cpu", 0, 1)
+    t = tracker_of({"topic-cpu": {0: (1, 2)}})
     data = {**json.loads(manifest_of(t).write(tmp_path / "good.json").read_text()), **change}
     bad = tmp_path / "run" / "manifest.json"
     bad.parent.mkdir()
@@ -115,8 +128,7 @@ def test_malformed_manifest_names_the_file_and_the_field(tmp_path, change, words
 
 
 def test_missing_field_is_named(tmp_path):
-    t = OffsetTracker()
-    t.record("topic-cpu", 0, 1)
+    t = tracker_of({"topic-cpu": {0: (1, 2)}})
     data = json.loads(manifest_of(t).write(tmp_path / "good.json").read_text())
     del data["attempt_id"]
     (tmp_path / "manifest.json").write_text(json.dumps(data))
@@ -125,8 +137,7 @@ def test_missing_field_is_named(tmp_path):
 
 
 def test_ignored_columns_round_trip_and_an_older_manifest_without_them_reads(tmp_path):
-    t = OffsetTracker()
-    t.record("topic-cpu", 0, 1)
+    t = tracker_of({"topic-cpu": {0: (1, 2)}})
     m = Manifest(**{**manifest_of(t).__dict__, "ignored_columns": {"region": 28_800, "(unnamed) (column 1)": 5}})
     assert Manifest.read(m.write(tmp_path / "m.json")).ignored_columns == {"region": 28_800,
                                                                             "(unnamed) (column 1)": 5}
@@ -137,13 +148,9 @@ def test_ignored_columns_round_trip_and_an_older_manifest_without_them_reads(tmp
 
 
 def test_ranges_hold_only_the_attempt_when_they_span_as_many_offsets_as_acknowledged_records():
-    t = OffsetTracker()
-    for offset in (5, 6, 7):
-        t.record("topic-cpu", 0, offset)
-    for offset in (10, 12):  # offset 11 is another producer's record
-        t.record("topic-mem", 0, offset)
-    for partition, offset in ((0, 3), (1, 0), (1, 1)):
-        t.record("topic-net", partition, offset)
+    t = tracker_of({"topic-cpu": {0: (5, 8)}, "topic-net": {0: (3, 4), 1: (0, 2)}})
+    # Two records of topic-mem in [10, 13): offset 11 or 12 is another producer's record.
+    t.cover({"topic-mem": {0: 10}}, {"topic-mem": {0: 13}}, {"topic-mem": 2})
     m = manifest_of(t)
     assert m.holds_only_attempt(["topic-cpu"]) and m.holds_only_attempt(["topic-net"])
     assert not m.holds_only_attempt(["topic-mem"]) and not m.holds_only_attempt(["topic-cpu", "topic-mem"])

@@ -1,8 +1,8 @@
 """What the producer sends, without a broker: each record's value (``event_time`` beside the seed's
 ``timestamp`` and ``original_ts``), its Kafka timestamp, the pace it keeps, and the manifest it writes.
 
-The confluent_kafka Producer is replaced by a stand-in that records every produce call and acknowledges it,
-so the producer's own loop runs unchanged on a fake clock. tests/test_event_time.py reads the same things
+The confluent_kafka Producer is replaced by a stand-in (tests/producer_standin.py) that records every produce
+call, so the producer's own loop runs unchanged on a fake clock. tests/test_event_time.py reads the same things
 back from a real broker.
 """
 
@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from include import dataset, producer
+from producer_standin import RecordingProducer, use_recording_producer
 
 UTC = timezone.utc
 HEADER = "server_id,timestamp,cpu_pct,mem_pct"
@@ -37,56 +38,9 @@ class FakeClock:
         self.now += seconds
 
 
-class Message:
-    def __init__(self, topic: str, offset: int, timestamp: int) -> None:
-        self._topic, self._offset, self._timestamp = topic, offset, timestamp
-
-    def topic(self) -> str:
-        return self._topic
-
-    def partition(self) -> int:
-        return 0
-
-    def offset(self) -> int:
-        return self._offset
-
-    def timestamp(self) -> tuple[int, int]:
-        return 1, self._timestamp  # TIMESTAMP_CREATE_TIME
-
-
-class RecordingProducer:
-    """Takes every record (with the fake clock's time it was handed over) and acknowledges it on poll/flush."""
-
-    records: list[dict] = []
-    clock: FakeClock | None = None
-
-    def __init__(self, config: dict, logger=None) -> None:
-        self.pending: list = []
-
-    def produce(self, topic, value, key, headers, on_delivery, timestamp=None) -> None:
-        offset = sum(1 for r in self.records if r["topic"] == topic)
-        self.records.append({"topic": topic, "value": json.loads(value), "text": value.decode(), "key": key.decode(),
-                             "timestamp": timestamp, "at": self.clock() if self.clock else None})
-        self.pending.append((on_delivery, Message(topic, offset, timestamp)))
-
-    def poll(self, timeout: float = 0) -> int:
-        done, self.pending = self.pending, []
-        for callback, msg in done:
-            callback(None, msg)
-        return len(done)
-
-    def flush(self, timeout: float = 0) -> int:
-        self.poll()
-        return 0
-
-
 @pytest.fixture
 def sent(monkeypatch):
-    records: list[dict] = []
-    monkeypatch.setattr(RecordingProducer, "records", records)
-    monkeypatch.setattr(RecordingProducer, "clock", None)
-    monkeypatch.setattr(producer, "Producer", RecordingProducer)
-    return records
+    return use_recording_producer(monkeypatch, [])
 
 
 def write(tmp_path, rows: list[str], name: str = "d.csv"):
@@ -184,8 +138,8 @@ def test_a_topic_refusing_event_time_fails_the_produce_naming_the_setting(tmp_pa
 
     def refuse(self, timeout: float = 0) -> int:
         done, self.pending = self.pending, []
-        for callback, msg in done:
-            callback(KafkaError(KafkaError.INVALID_TIMESTAMP, "Broker: Invalid timestamp"), msg)
+        for msg in done:
+            self.report(KafkaError(KafkaError.INVALID_TIMESTAMP, "Broker: Invalid timestamp"), msg)
         return len(done)
 
     monkeypatch.setattr(RecordingProducer, "poll", refuse)

@@ -155,12 +155,11 @@ def test_values_parse_as_from_json_parses_them_in_the_producers_layout_or_not(sp
 def test_the_producers_values_are_in_the_layout_the_job_splits(spark, tmp_path, monkeypatch):
     """Every value include/producer.py writes (both of NET's metrics, a JSON-escaped server id, a dated and a
     time-of-day file) takes produced_layout's way: a change to the producer's text must change the job too."""
-    from include import dataset, producer
-    from tests.test_producer_values import RecordingProducer, produce
+    from include import dataset
+    from producer_standin import use_recording_producer
+    from test_producer_values import produce
 
-    records: list[dict] = []
-    monkeypatch.setattr(RecordingProducer, "records", records)
-    monkeypatch.setattr(producer, "Producer", RecordingProducer)
+    records = use_recording_producer(monkeypatch, [])
     header = "server_id,timestamp,cpu_pct,mem_pct,net_in,net_out,disk_io"
     rows = ['a,2024-03-30T23:59:59Z,10.5,20,1000,2.5,7', 'b "quoted",2024-03-31 00:00:04,11,21.25,1e3,3,8.125',
             'c,2024-03-31T01:59:59+02:00,99.99,0,0,0,1.5e+16']
