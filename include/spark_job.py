@@ -84,6 +84,7 @@ TIME_OF_DAY_PATTERN = "HH:mm:ss"
 CONNECT_MODE_ENV = "SPARK_CONNECT_MODE_ENABLED"
 CONNECT_RETRIES = 5  # backoffs of 0.05, 0.2, 0.8, 3.2 and 12.8 s (pyspark's DefaultPolicy)
 KAFKA_PARTITION_FETCH_BYTES = 4 * 1024 * 1024  # 20,000 records a poll are about 3 MiB of values
+KAFKA_FETCH_MAX_WAIT_MS = 10
 # A JSON number (RFC 8259) but the integer -0, which from_json reads as the integer 0 (0.0), casting as -0.0;
 # and what a JSON string holds only escaped: a backslash starts an escape, and a control character must be one.
 JSON_NUMBER = r"^(?!-0$)-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
@@ -380,6 +381,10 @@ def kafka_options(manifest: Manifest, topics: list[str], security: dict[str, str
         "kafka.max.partition.fetch.bytes": str(KAFKA_PARTITION_FETCH_BYTES),
         "kafka.fetch.max.bytes": str(2 * KAFKA_PARTITION_FETCH_BYTES),
         "kafka.max.poll.records": "20000",
+        # The records are there already: a fetch that finds fewer than it asked for (at the end of the log)
+        # comes back at once instead of waiting the consumer's default 500 ms for more. Each read task paid
+        # that wait: the real day through a warm Spark went from 2.9 s to 2.2 s (bench/).
+        "kafka.fetch.max.wait.ms": str(KAFKA_FETCH_MAX_WAIT_MS),
         # Spark redacts the JAAS config (it holds the password) wherever it shows these options.
         **{f"kafka.{k}": v for k, v in java_security(security or {}).items()},
     }

@@ -22,7 +22,7 @@ from include import reports
 from include.validation import RunValidation, compare
 from include.contract import CPU_MEM_HEADER, CPU_MEM_NUMERIC
 from include.formatting import csv_text
-from plugins import replay_validation
+from include import replay_page
 
 # Which DAGs' runs each user may read; roles are the simple auth manager's own.
 GRANTS = {"reader": {"metrics_replay"}, "other_dag_reader": {"some_other_dag"}, "no_role": {"metrics_replay"}}
@@ -98,9 +98,9 @@ def second_root(tmp_path):
 
 @pytest.fixture
 def client(output_root, second_root, auth_manager):
-    replay_validation.app.dependency_overrides[replay_validation.output_roots] = lambda: [output_root, second_root]
-    yield TestClient(replay_validation.app)
-    replay_validation.app.dependency_overrides.clear()
+    replay_page.app.dependency_overrides[replay_page.output_roots] = lambda: [output_root, second_root]
+    yield TestClient(replay_page.app)
+    replay_page.app.dependency_overrides.clear()
 
 
 def bearer(manager: SimpleAuthManager, user: str) -> dict[str, str]:
@@ -213,3 +213,33 @@ def test_the_page_and_its_api_show_the_blessings_of_the_runs_expected_files(clie
     found = client.get("/api/blessings", headers=bearer(auth_manager, "reader"))
     assert found.status_code == 200 and found.json() == {"records": [record.model_dump(mode="json")],
                                                          "problems": []}
+
+
+def test_loading_the_plugin_leaves_the_page_unimported_and_its_mount_serves_the_page(client, auth_manager):
+    """Every process that loads plugins (dag.test(), a worker) imports plugins/replay_validation.py: that alone
+    must not import the page's app (and Airflow's core API with its access checks). Mounted as the API server
+    mounts it, the plugin's app hands requests to the page's own, access checks included."""
+    import subprocess
+    import sys
+
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from include.paths import PROJECT_ROOT
+
+    probe = ("import sys; sys.path.insert(0, 'plugins'); import replay_validation; "
+             "print(sorted(m for m in ('include.replay_page', 'airflow.api_fastapi.core_api.security') "
+             "if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                            timeout=120, check=True)
+    assert loaded.stdout.strip().splitlines()[-1] == "[]", loaded.stdout + loaded.stderr
+
+    sys.path.insert(0, str(PROJECT_ROOT / "plugins"))
+    try:
+        import replay_validation
+    finally:
+        sys.path.remove(str(PROJECT_ROOT / "plugins"))
+    (mounted,) = replay_validation.ReplayValidationPlugin.fastapi_apps
+    server = TestClient(Starlette(routes=[Mount(mounted["url_prefix"], app=mounted["app"])]))
+    assert server.get(f"{mounted['url_prefix']}/").status_code == 401  # the page's access check answered
+    assert server.get(f"{mounted['url_prefix']}/", headers=bearer(auth_manager, "reader")).status_code == 200
