@@ -3,8 +3,9 @@
 The producer reads each topic's end offsets before it hands over its first message and after the last is
 acknowledged: its records lie between (OffsetTracker.cover). The Spark job then reads exactly those ranges
 and, unless they hold as many offsets as acknowledged records (no other writer in between), keeps only
-records whose ``replay-attempt`` header is this attempt's id. So records of earlier replays, or of a failed earlier attempt of the same run, never leak in,
-and the job checks that it read as many records as were acknowledged.
+records whose ``replay-attempt`` header is this attempt's id. So records of earlier replays, or of a failed
+earlier attempt of the same run, never leak in, and the job checks that it read as many records as were
+acknowledged.
 """
 
 from __future__ import annotations
@@ -71,10 +72,6 @@ class OffsetTracker:
                                   "from the log")
             self.ranges[topic] = spans
             self.acked[topic] = count
-
-    @property
-    def total_acked(self) -> int:
-        return sum(self.acked.values())
 
 
 # [start, end) offsets of one partition: start inclusive, end exclusive, as Spark's Kafka source takes them.

@@ -34,7 +34,7 @@ from include.contract import (ATTEMPT_HEADER, END_HEADER, PRODUCED_STRINGS, RUN_
                               TOPIC_FIELDS)
 from include.offsets import Manifest, OffsetError, OffsetTracker, Pace
 from include.pacing import Pacer, late_schedule
-from include.topics import TopicError, client_logger, end_offsets
+from include.topics import TopicError, admin_client, client_logger, end_offsets
 
 log = logging.getLogger(__name__)
 
@@ -285,8 +285,6 @@ def send_end_markers(connection_config: dict, topics: list[str] | tuple[str, ...
     "server_id": null}``). Its event time moves the streaming job's watermark past the last window, so every
     window becomes final; Structured Streaming never flushes open windows at the end of input by itself.
     Returns how many markers were acknowledged; ProduceError otherwise."""
-    from include.topics import admin_client
-
     config = producer_config(connection_config)
     metadata = admin_client(connection_config).list_topics(timeout=timeout)
     failures: list[str] = []
@@ -304,8 +302,7 @@ def send_end_markers(connection_config: dict, topics: list[str] | tuple[str, ...
             producer.produce(topic, value=value, partition=partition, headers=headers, timestamp=event_second * 1000)
             sent += 1
     remaining = producer.flush(timeout)
-    acked = sent - len(failures) - remaining
     if remaining or failures:
-        raise ProduceError(f"{sent - acked} of {sent} end-of-replay markers were not acknowledged by "
+        raise ProduceError(f"{len(failures) + remaining} of {sent} end-of-replay markers were not acknowledged by "
                            f"{config.get('bootstrap.servers')}" + (f": {failures[0]}" if failures else ""))
-    return acked
+    return sent
