@@ -48,15 +48,16 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/pip install -q --disable-pip-version-check -c constraints.txt -e '.[test]'
 	touch $@
 
-# Each pom is the one list of its jars (the image's build uses include/spark-kafka-pom.xml the same way).
+# Each pom is the one list of its jars (the image's build uses include/spark-kafka-pom.xml the same way); the
+# Spark job's also builds its Java UDF (include/java) into the same folder.
 jars: $(JARS)/kafka/.done $(JARS)/spark-kafka/.done
 $(JARS)/kafka/.done: devtools/kafka-pom.xml
 	rm -rf $(JARS)/kafka
 	mvn -q -B -f $< dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory=$(abspath $(JARS)/kafka)
 	touch $@
-$(JARS)/spark-kafka/.done: include/spark-kafka-pom.xml
+$(JARS)/spark-kafka/.done: include/spark-kafka-pom.xml $(wildcard include/java/*/*.java)
 	rm -rf $(JARS)/spark-kafka
-	mvn -q -B -f $< dependency:copy-dependencies -DoutputDirectory=$(abspath $(JARS)/spark-kafka)
+	mvn -q -B -f $< dependency:copy-dependencies package -DoutputDirectory=$(abspath $(JARS)/spark-kafka)
 	touch $@
 
 # VERBOSE=1: Airflow's whole log on the terminal instead of in .airflow/logs/make-run-*.log.

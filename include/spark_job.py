@@ -34,7 +34,6 @@ command line, which `ps` shows to everyone.
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import logging
 import math
@@ -85,10 +84,9 @@ CONNECT_MODE_ENV = "SPARK_CONNECT_MODE_ENABLED"
 CONNECT_RETRIES = 5  # backoffs of 0.05, 0.2, 0.8, 3.2 and 12.8 s (pyspark's DefaultPolicy)
 KAFKA_PARTITION_FETCH_BYTES = 4 * 1024 * 1024  # 20,000 records a poll are about 3 MiB of values
 KAFKA_FETCH_MAX_WAIT_MS = 10
-# A JSON number (RFC 8259) but the integer -0, which from_json reads as the integer 0 (0.0), casting as -0.0;
-# and what a JSON string holds only escaped: a backslash starts an escape, and a control character must be one.
-JSON_NUMBER = r"^(?!-0$)-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?$"
-ESCAPED = r"[\x00-\x1f\\]"
+# The Java UDF that reads the producer's layout (produced_layout), and its class in the jar `make jars` builds.
+LAYOUT_UDF = "metrics_replay_produced_layout"
+LAYOUT_CLASS = "metrics_replay.ProducedLayout"
 # Every metric a message value may hold (one or two a topic).
 METRIC_NAMES = tuple(sorted({f for fields in TOPIC_FIELDS.values() for f in fields}))
 # spark.sql.sources.useV1SourceList without kafka (Spark 4's default list is these and kafka).
@@ -118,57 +116,41 @@ def timeline_second(event_time: Column, shift_seconds: int = 0) -> Column:
     return F.coalesce(seconds, F.raise_error(F.lit(NO_EVENT_TIME)).cast("long"))
 
 
-def produced_layout(records: DataFrame, text: Column, *keep: str) -> tuple[DataFrame, Column, dict[str, Column]]:
-    """Whether a value's ``text`` is exactly the JSON the producer writes, and then its fields' texts by name.
+def produced_layout(records: DataFrame, *keep: str) -> tuple[DataFrame, Column, dict[str, Column]]:
+    """Whether a record's value is exactly the JSON the producer writes, and then its fields' texts by name.
 
     The producer writes ``{"timestamp": "T", "original_ts": "O", "event_time": "E", "server_id": "S", "M": N}``
-    with one or two metrics ``"M": N`` (PRODUCED_STRINGS, TOPIC_FIELDS). When ``text`` is that with nothing
-    escaped (no backslash, no control character in a string) and each N a JSON number, splitting it at its
-    quotes gives every field: a string is the text between its quotes, a number its JSON text. The layout is
-    checked by putting the text back together from the pieces. from_json gives the same values then: the
-    same strings, and the numbers parsed by the correctly rounded Float/Double.parseFloat that casting the
-    text uses too (tests/test_spark_job.py holds them side by side). Every other text is from_json's. Spark's
-    from_json opens a Jackson parser (and an 8 KiB reader buffer) for every record: at 100x that was half of
-    what the job allocated and a quarter of its CPU time (with the headers left unread too, the 100x job went
-    from 67 s to 56-61 s in one session's runs; README, Performance).
+    with one or two metrics ``"M": N`` (PRODUCED_STRINGS, TOPIC_FIELDS). When the value is that with nothing
+    escaped (no backslash, no control character in a string) and each N a JSON number, the strings' texts and
+    the numbers' JSON texts are its fields. The Java UDF ProducedLayout (include/java, built into the connector's
+    jar folder by `make jars`) reads that layout in one pass over the value's bytes; from_json gives the same
+    values then: the same strings, and the numbers parsed by the correctly rounded Float/Double.parseFloat that
+    casting the text uses too (tests/test_spark_job.py holds them side by side). Every other value is
+    from_json's. Spark's from_json opens a Jackson parser (and an 8 KiB reader buffer) for every record, and the
+    Spark expressions that did this before (split at quotes, put back together and compared, numbers matched
+    by a regex) decoded each value to a Java string several times: at 100x the read stages were 60% of the
+    job's task time (bench/, README's Performance).
 
-    Returns ``records`` with the ``keep`` columns, the text (column ``_text``) and its pieces, and over that
-    frame: (is the layout, {field: text}) with a text for each of PRODUCED_STRINGS and of the metrics (null
-    for a metric the value does not hold). The pieces are columns of their own so that each is computed once
-    a record: in one expression Spark computes again what only the right of an ``&`` uses."""
-    n = 4 * len(PRODUCED_STRINGS)  # pieces before the first metric's name
-    parts = F.split(F.col("_text"), '"')
-    split = records.select(*keep, text.alias("_text"), parts.alias("_parts"))
-    part = functools.partial(F.get, F.col("_parts"))
-    pieces = {"_pieces": F.size("_parts"), "_first": part(n + 1), "_second": part(n + 3),
-              "_first_n": F.btrim(part(n + 2), F.lit(": ,}")), "_second_n": F.btrim(part(n + 4), F.lit(": ,}")),
-              **{f"_{name}": part(3 + 4 * i) for i, name in enumerate(PRODUCED_STRINGS)}}
-    cut = split.select(*keep, "_text", *[c.alias(name) for name, c in pieces.items()])
-    strings = {name: F.col(f"_{name}") for name in PRODUCED_STRINGS}
-    first, second, first_n, second_n = (F.col(c) for c in ("_first", "_second", "_first_n", "_second_n"))
-    head = [piece for i, name in enumerate(PRODUCED_STRINGS)
-            for piece in (F.lit(('{"' if i == 0 else '", "') + name + '": "'), strings[name])]
-    with_first = [*head, F.lit('", "'), first, F.lit('": '), first_n]
-    one = F.concat(*with_first, F.lit("}"))
-    two = F.concat(*with_first, F.lit(', "'), second, F.lit('": '), second_n, F.lit("}"))
-    first_ok = first.isin(*METRIC_NAMES) & first_n.rlike(JSON_NUMBER)
-    # Outside the four strings the pieces put back together leave no room for an escape.
-    unescaped = ~F.concat(*strings.values()).rlike(ESCAPED)
-    layout = unescaped & (
-        ((F.col("_pieces") == n + 3) & first_ok & (one == F.col("_text")))
-        | ((F.col("_pieces") == n + 5) & first_ok & second.isin(*METRIC_NAMES) & (second != first)
-           & second_n.rlike(JSON_NUMBER) & (two == F.col("_text"))))
-    metrics = {m: F.when(first == m, first_n).when(second == m, second_n) for m in METRIC_NAMES}
-    return cut, layout, {**strings, **metrics}
+    Returns ``records`` with the ``keep`` columns, ``value`` and the UDF's row (column ``_layout``, null when
+    the value is not in the layout), and over that frame: (is the layout, {field: text}) with a text for each
+    of PRODUCED_STRINGS and of the metrics (null for a metric the value does not hold). The row is a column of
+    its own so that the UDF runs once a record."""
+    spark = records.sparkSession
+    names = [*PRODUCED_STRINGS, *METRIC_NAMES]
+    spark.udf.registerJavaFunction(LAYOUT_UDF, LAYOUT_CLASS,
+                                   T.StructType([T.StructField(n, T.StringType()) for n in names]))
+    spec = f"{','.join(PRODUCED_STRINGS)};{','.join(METRIC_NAMES)}"
+    cut = records.select(*keep, "value", F.call_udf(LAYOUT_UDF, F.col("value"), F.lit(spec)).alias("_layout"))
+    return cut, F.col("_layout").isNotNull(), {n: F.col(f"_layout.{n}") for n in names}
 
 
 def parse_values(records: DataFrame, *keep: str, layout: str | None = None) -> DataFrame:
     """Kafka rows (value bytes) -> the ``keep`` columns and ``m``, the value parsed as VALUE_SCHEMA: as
     from_json parses it, through produced_layout when the value is in the producer's layout. ``layout``: the
     name of a column to add that says which values were (for tests)."""
-    cut, produced, fields = produced_layout(records, F.col("value").cast("string"), *keep)
+    cut, produced, fields = produced_layout(records, *keep)
     fast = F.struct(*[fields[f.name].cast(f.dataType).alias(f.name) for f in VALUE_SCHEMA.fields])
-    parsed = F.when(produced, fast).otherwise(F.from_json("_text", VALUE_SCHEMA)).alias("m")
+    parsed = F.when(produced, fast).otherwise(F.from_json(F.col("value").cast("string"), VALUE_SCHEMA)).alias("m")
     return cut.select(*keep, parsed, *([produced.alias(layout)] if layout else []))
 
 

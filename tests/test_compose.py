@@ -97,9 +97,15 @@ def test_image_jar_stage_uses_the_one_pom():
     mvn = re.search(r"^RUN mvn .*$", jar_stage.group(1), re.M)
     assert mvn and f"-f {copied.group(1)} " in mvn.group(0), "the jars stage does not run mvn on the pom"
     makefile = (ROOT / "Makefile").read_text()
-    rule = re.search(rf"^\S*spark-kafka/\.done: {re.escape(pom)}\n((?:\t.*\n)+)", makefile, re.M)
-    assert rule and re.search(r"\bmvn .*-f \$< dependency:copy-dependencies", rule.group(1)), \
+    rule = re.search(rf"^\S*spark-kafka/\.done: {re.escape(pom)}( .*)?\n((?:\t.*\n)+)", makefile, re.M)
+    assert rule and re.search(r"\bmvn .*-f \$< dependency:copy-dependencies package ", rule.group(2)), \
         f"the Makefile's spark-kafka jars do not come from mvn on {pom}"
+    # The job's Java UDF is built from its source in both: the image copies it where the pom looks.
+    assert "include/java/" in (rule.group(1) or ""), "the Makefile does not rebuild the jars when the UDF changes"
+    source = ET.parse(ROOT / pom).find(".//m:build/m:sourceDirectory", ns).text
+    assert re.search(rf"^COPY include/java {re.escape(str(Path(copied.group(1)).parent / source))}$",
+                     jar_stage.group(1), re.M), "the jars stage does not copy the UDF's source where the pom looks"
+    assert " package " in mvn.group(0), "the jars stage does not build the UDF's jar"
     for name, text in (("docker/Dockerfile", dockerfile), ("Makefile", makefile)):
         assert "-DincludeArtifactIds" not in text, f"{name} lists jars of its own; {pom} is the one list"
     landed = re.search(r"^COPY --from=jars \S+ /opt/airflow/project/(\S+)$", dockerfile, re.M)

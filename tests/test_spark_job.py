@@ -113,7 +113,7 @@ def exact(value):
 
 
 def test_values_parse_as_from_json_parses_them_in_the_producers_layout_or_not(spark):
-    """parse_values reads the producer's own layout by splitting at quotes: every value, in that layout or not,
+    """parse_values reads the producer's own layout with the Java UDF: every value, in that layout or not,
     must come out as from_json makes it, down to the last bit of each float (float32 for percentages)."""
     rng = random.Random(11)
     numbers = ["0", "-0", "0.0", "-0.0", "57.9", "87.78", "100", "1e-05", "1.5e+16", "1E2", "6104.83", "7000",
