@@ -22,6 +22,7 @@ ALERTS_TOPIC = "topic-alerts"
 # (TOPIC_FIELDS): {"timestamp": "05:47:30", "original_ts": "20:52:00", "event_time": "2024-03-30T20:52:00Z",
 # "server_id": "server_1", "cpu_pct": 87.78}. timestamp is the send time, original_ts the dataset's own text.
 PRODUCED_STRINGS = ("timestamp", "original_ts", "event_time", "server_id")
+SEND_TS, ORIGINAL_TS, EVENT_TIME, SERVER_ID = PRODUCED_STRINGS
 TOPIC_FIELDS: dict[str, tuple[str, ...]] = {
     CPU_TOPIC: ("cpu_pct",),
     MEM_TOPIC: ("mem_pct",),

@@ -30,16 +30,14 @@ from confluent_kafka import KafkaError, Producer
 
 from include.dataset import Dataset, Sample, format_datetime
 from include.latency import MICROSECOND, LateSent, SendLog
-from include.contract import (ATTEMPT_HEADER, END_HEADER, PRODUCED_STRINGS, RUN_HEADER, TIME_SHIFT_NONE, TIME_SHIFT_NOW,
-                              TOPIC_FIELDS)
+from include.contract import (ATTEMPT_HEADER, END_HEADER, EVENT_TIME, ORIGINAL_TS, RUN_HEADER, SEND_TS, SERVER_ID,
+                              TIME_SHIFT_NONE, TIME_SHIFT_NOW, TOPIC_FIELDS)
 from include.offsets import Manifest, OffsetError, OffsetTracker, Pace
 from include.pacing import Pacer, late_schedule
 from include.topics import TopicError, admin_client, client_logger, end_offsets
 
 log = logging.getLogger(__name__)
 
-# The value's string fields, in the contract's order (the Spark job splits values in this layout).
-SEND_TS, ORIGINAL_TS, EVENT_TIME, SERVER_ID = PRODUCED_STRINGS
 # Delivery guarantees are not negotiable; everything else the connection extra may tune. A delivery report
 # comes only for a failed message: the records' offsets come from the topics' end offsets (OffsetTracker.cover),
 # and a report for each of a million messages was a fifth of the producer's time (bench/).

@@ -52,7 +52,7 @@ from pyspark.sql import types as T
 
 from include import contract as c
 from include.contract import (ALERT_BOTH, ALERT_CPU, ALERT_DISK, ALERT_MEM, ALERT_NET, ALERT_NET_DISK, ATTEMPT_HEADER,
-                              CPU_MEM_FILE, CPU_MEM_HEADER, CPU_TOPIC, DISK_TOPIC, MEM_TOPIC, NET_DISK_FILE,
+                              CPU_MEM_FILE, CPU_MEM_HEADER, CPU_TOPIC, DISK_TOPIC, EVENT_TIME, MEM_TOPIC, NET_DISK_FILE,
                               NET_DISK_HEADER, NET_TOPIC, PRODUCED_STRINGS, TOPIC_FIELDS)
 from include.formatting import csv_text
 from include.offsets import Manifest, ManifestError
@@ -87,6 +87,7 @@ KAFKA_FETCH_MAX_WAIT_MS = 10
 # The Java UDF that reads the producer's layout (produced_layout), and its class in the jar `make jars` builds.
 LAYOUT_UDF = "metrics_replay_produced_layout"
 LAYOUT_CLASS = "metrics_replay.ProducedLayout"
+LAYOUT_EPOCH = "_event_epoch_second"
 # Every metric a message value may hold (one or two a topic).
 METRIC_NAMES = tuple(sorted({f for fields in TOPIC_FIELDS.values() for f in fields}))
 # spark.sql.sources.useV1SourceList without kafka (Spark 4's default list is these and kafka).
@@ -116,7 +117,7 @@ def timeline_second(event_time: Column, shift_seconds: int = 0) -> Column:
     return F.coalesce(seconds, F.raise_error(F.lit(NO_EVENT_TIME)).cast("long"))
 
 
-def produced_layout(records: DataFrame, *keep: str) -> tuple[DataFrame, Column, dict[str, Column]]:
+def produced_layout(records: DataFrame, *keep: str) -> tuple[DataFrame, Column, dict[str, Column], Column]:
     """Whether a record's value is exactly the JSON the producer writes, and then its fields' texts by name.
 
     The producer writes ``{"timestamp": "T", "original_ts": "O", "event_time": "E", "server_id": "S", "M": N}``
@@ -128,45 +129,58 @@ def produced_layout(records: DataFrame, *keep: str) -> tuple[DataFrame, Column, 
     casting the text uses too (tests/test_spark_job.py holds them side by side). Every other value is
     from_json's. Spark's from_json opens a Jackson parser (and an 8 KiB reader buffer) for every record, and the
     Spark expressions that did this before (split at quotes, put back together and compared, numbers matched
-    by a regex) decoded each value to a Java string several times: at 100x the read stages were 60% of the
-    job's task time (bench/, README's Performance).
+    by a regex) decoded each value to a Java string several times: at 100x the read stages took twice as long
+    (bench/, README's Performance).
 
     Returns ``records`` with the ``keep`` columns, ``value`` and the UDF's row (column ``_layout``, null when
-    the value is not in the layout), and over that frame: (is the layout, {field: text}) with a text for each
-    of PRODUCED_STRINGS and of the metrics (null for a metric the value does not hold). The row is a column of
-    its own so that the UDF runs once a record."""
+    the value is not in the layout), and over that frame: (is the layout, {field: text} with a text for each of
+    PRODUCED_STRINGS and of the metrics (null for a metric the value does not hold), the event time's epoch
+    second when its text is ``yyyy-MM-ddTHH:mm:ssZ``, else null). The row is a column of its own so that the
+    UDF runs once a record."""
     spark = records.sparkSession
-    names = [*PRODUCED_STRINGS, *METRIC_NAMES]
-    spark.udf.registerJavaFunction(LAYOUT_UDF, LAYOUT_CLASS,
-                                   T.StructType([T.StructField(n, T.StringType()) for n in names]))
-    spec = f"{','.join(PRODUCED_STRINGS)};{','.join(METRIC_NAMES)}"
+    metrics = [f"_{m}" for m in METRIC_NAMES]
+    spark.udf.registerJavaFunction(LAYOUT_UDF, LAYOUT_CLASS, T.StructType(
+        [T.StructField(n, T.BinaryType()) for n in [*PRODUCED_STRINGS, *metrics]]
+        + [T.StructField(LAYOUT_EPOCH, T.LongType())]))
+    spec = f"{','.join(PRODUCED_STRINGS)};{','.join(METRIC_NAMES)};{EVENT_TIME}"
     cut = records.select(*keep, "value", F.call_udf(LAYOUT_UDF, F.col("value"), F.lit(spec)).alias("_layout"))
-    return cut, F.col("_layout").isNotNull(), {n: F.col(f"_layout.{n}") for n in names}
+    texts = {n: F.col(f"_layout.{n}").cast("string") for n in PRODUCED_STRINGS}
+    texts |= {m: F.col(f"_layout._{m}").cast("string") for m in METRIC_NAMES}
+    return cut, F.col("_layout").isNotNull(), texts, F.col(f"_layout.{LAYOUT_EPOCH}")
+
+
+def _parsed(records: DataFrame, *keep: str, layout: str | None = None) -> DataFrame:
+    """The ``keep`` columns, ``m`` (the value parsed as VALUE_SCHEMA) and ``_epoch`` (produced_layout's epoch
+    second of the event time, or null)."""
+    cut, produced, fields, epoch = produced_layout(records, *keep)
+    fast = F.struct(*[fields[f.name].cast(f.dataType).alias(f.name) for f in VALUE_SCHEMA.fields])
+    parsed = F.when(produced, fast).otherwise(F.from_json(F.col("value").cast("string"), VALUE_SCHEMA)).alias("m")
+    return cut.select(*keep, parsed, epoch.alias("_epoch"), *([produced.alias(layout)] if layout else []))
 
 
 def parse_values(records: DataFrame, *keep: str, layout: str | None = None) -> DataFrame:
     """Kafka rows (value bytes) -> the ``keep`` columns and ``m``, the value parsed as VALUE_SCHEMA: as
     from_json parses it, through produced_layout when the value is in the producer's layout. ``layout``: the
     name of a column to add that says which values were (for tests)."""
-    cut, produced, fields = produced_layout(records, *keep)
-    fast = F.struct(*[fields[f.name].cast(f.dataType).alias(f.name) for f in VALUE_SCHEMA.fields])
-    parsed = F.when(produced, fast).otherwise(F.from_json(F.col("value").cast("string"), VALUE_SCHEMA)).alias("m")
-    return cut.select(*keep, parsed, *([produced.alias(layout)] if layout else []))
+    return _parsed(records, *keep, layout=layout).drop("_epoch")
 
 
 def parse_records(records: DataFrame, *keep: str, shift_seconds: int = 0) -> DataFrame:
     """Kafka rows (value bytes) -> server_id, event_second, cpu_pct, mem_pct, net_in, disk_io (after the
     ``keep`` columns of ``records``, e.g. topic). ``event_second`` is the record's timeline second: its
     ``event_time`` less ``shift_seconds`` (see timeline_second), so windows are computed in recorded time
-    whatever the replay's time shift, and a time-of-day dataset keeps its seconds since midnight.
+    whatever the replay's time shift, and a time-of-day dataset keeps its seconds since midnight. The epoch
+    second produced_layout read from the producer's own text when it could, Spark's cast of the text otherwise
+    (and only then: coalesce evaluates it for a null epoch only).
 
     Each topic's message holds its own metric; the others are null and ignored by the aggregations.
     """
-    parsed = parse_values(records, *keep)
+    parsed = _parsed(records, *keep)
     return parsed.select(
         *keep,
         F.col("m.server_id").alias("server_id"),
-        timeline_second(F.col("m.event_time"), shift_seconds).alias("event_second"),
+        F.coalesce(F.col("_epoch") - F.lit(shift_seconds).cast("long"),
+                   timeline_second(F.col("m.event_time"), shift_seconds)).alias("event_second"),
         F.col("m.cpu_pct").alias("cpu_pct"),
         F.col("m.mem_pct").alias("mem_pct"),
         F.col("m.net_in").alias("net_in"),

@@ -187,9 +187,32 @@ def test_parse_records_takes_a_time_shift_back_to_recorded_time(spark):
     assert rows_of(parse_records(df, shift_seconds=shift))[0][1] == recorded
 
 
+def test_event_times_in_the_layout_come_out_as_sparks_cast_makes_them(spark):
+    """The layout's reader turns an event time of exactly yyyy-MM-ddTHH:mm:ssZ into its epoch second itself;
+    every event time, in that form or not, must give the timeline second Spark's own cast gives."""
+    from include.spark_job import produced_layout, timeline_second
+
+    times = ["2024-03-30T20:52:00Z", "2024-02-29T23:59:59Z", "1970-01-01T00:00:00Z", "1969-12-31T23:59:59Z",
+             "2000-12-31T12:00:00Z", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "2100-02-28T00:00:00Z",
+             "2024-03-30T20:52:00+02:00", "2024-03-30T20:52:01.5Z", "2024-03-30 20:52:02", "2024-03-30T20:52:03.000Z"]
+    df = spark.createDataFrame([(i, produced('"s"', '"cpu_pct": 1.5', e).encode()) for i, e in enumerate(times)],
+                               "id int, value binary")
+    shift = 1_700_000_000
+    want = dict(df.select("id", timeline_second(F.from_json(F.col("value").cast("string"), VALUE_SCHEMA)
+                                                .getField("event_time"), shift)).collect())
+    got = dict(parse_records(df, "id", shift_seconds=shift).select("id", "event_second").collect())
+    assert got == want and len(set(want.values())) == len(times)
+    cut, _, _, epoch = produced_layout(df, "id")
+    assert {r[0] for r in cut.where(epoch.isNotNull()).select("id").collect()} == set(range(8)), \
+        "the layout's reader read other event times than yyyy-MM-ddTHH:mm:ssZ itself"
+
+
 @pytest.mark.parametrize("value,said", [
     ('{"server_id": "s", "cpu_pct": 1.0}', "has no event_time"),
     ('{"server_id": "s", "event_time": "2024-13-30T10:00:00Z", "cpu_pct": 1.0}', "'2024-13-30T10:00:00Z'"),
+    # In the producer's layout: the layout's reader leaves an impossible date to Spark's cast, which fails.
+    (produced('"s"', '"cpu_pct": 1.0', "2023-02-29T10:00:00Z"), "'2023-02-29T10:00:00Z'"),
+    (produced('"s"', '"cpu_pct": 1.0', "2024-03-30T24:00:00Z"), "'2024-03-30T24:00:00Z'"),
 ])
 def test_a_record_without_a_readable_event_time_fails_the_job(spark, value, said):
     """Not silently left out of every window while counted as read: the job fails, saying why."""
