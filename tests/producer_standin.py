@@ -7,8 +7,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime, timezone
 
-from include import producer
+from include import dataset, producer
+
+HEADER = "server_id,timestamp,cpu_pct,mem_pct"
+# The replay "starts" here (a fraction of a second in: time_shift now works in whole seconds).
+STARTED = datetime(2026, 11, 25, 21, 22, 7, 700_000, tzinfo=timezone.utc)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 500.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
 
 
 class Message:
@@ -65,3 +81,20 @@ def use_recording_producer(monkeypatch, records: list[dict], clock: Callable[[],
     monkeypatch.setattr(producer, "Producer", RecordingProducer)
     monkeypatch.setattr(producer, "end_offsets", RecordingProducer.end_offsets)
     return records
+
+
+def produce(ds: dataset.Dataset, **kwargs) -> producer.ProduceResult:
+    """include.producer.produce on the stand-in (use_recording_producer first), on a fake clock, unpaced unless
+    ``seconds_per_group`` says otherwise, the replay started at STARTED."""
+    clock = FakeClock()
+    RecordingProducer.clock = clock
+    kwargs.setdefault("seconds_per_group", 0)
+    return producer.produce(ds, {"bootstrap.servers": "127.0.0.1:9"}, run_id="unit", clock=clock,
+                            sleep=clock.sleep, now=lambda: STARTED, **kwargs)
+
+
+def write(tmp_path, rows: list[str], name: str = "d.csv"):
+    """A CPU/MEM recording of ``rows`` (HEADER's columns) in ``tmp_path``; its path."""
+    path = tmp_path / name
+    path.write_text("\n".join([HEADER, *rows]) + "\n")
+    return path

@@ -17,8 +17,7 @@ from include.pacing import late_schedule
 from include.validation import (EXPLAINED, RunValidation, ValidationRecord, check_late, classify, compare,
                                 read_record)
 from kafka_helpers import read_manifest_records
-from producer_standin import RecordingProducer, use_recording_producer
-from test_producer_values import STARTED, FakeClock, write
+from producer_standin import STARTED, FakeClock, RecordingProducer, use_recording_producer, write
 
 # 6 groups, seconds with a gap (3 is missing), 4 samples each: items are (second, n).
 GROUPS = [(s, [(s, n) for n in range(4)]) for s in (0, 1, 2, 4, 5, 6)]

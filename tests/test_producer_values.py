@@ -8,53 +8,23 @@ back from a real broker.
 
 from __future__ import annotations
 
-import json
 from calendar import timegm
 from datetime import datetime, timedelta, timezone
 
 import pytest
 
 from include import dataset, producer
-from producer_standin import RecordingProducer, use_recording_producer
+from producer_standin import RecordingProducer, produce, use_recording_producer, write
 
-UTC = timezone.utc
-HEADER = "server_id,timestamp,cpu_pct,mem_pct"
-# The replay "starts" here (a fraction of a second in: time_shift now works in whole seconds).
-STARTED = datetime(2026, 11, 25, 21, 22, 7, 700_000, tzinfo=UTC)
 
 
 def epoch(text: str) -> int:
     return timegm(datetime.strptime(text, "%Y-%m-%d %H:%M:%S").timetuple())
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 500.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture
 def sent(monkeypatch):
     return use_recording_producer(monkeypatch, [])
-
-
-def write(tmp_path, rows: list[str], name: str = "d.csv"):
-    path = tmp_path / name
-    path.write_text("\n".join([HEADER, *rows]) + "\n")
-    return path
-
-
-def produce(ds: dataset.Dataset, **kwargs) -> producer.ProduceResult:
-    clock = FakeClock()
-    RecordingProducer.clock = clock
-    kwargs.setdefault("seconds_per_group", 0)
-    return producer.produce(ds, {"bootstrap.servers": "127.0.0.1:9"}, run_id="unit", clock=clock,
-                            sleep=clock.sleep, now=lambda: STARTED, **kwargs)
 
 
 def test_event_time_of_a_dated_recording_is_its_own_utc_time(tmp_path, sent):

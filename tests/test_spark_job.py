@@ -156,8 +156,7 @@ def test_the_producers_values_are_in_the_layout_the_job_splits(spark, tmp_path, 
     """Every value include/producer.py writes (both of NET's metrics, a JSON-escaped server id, a dated and a
     time-of-day file) takes produced_layout's way: a change to the producer's text must change the job too."""
     from include import dataset
-    from producer_standin import use_recording_producer
-    from test_producer_values import produce
+    from producer_standin import produce, use_recording_producer
 
     records = use_recording_producer(monkeypatch, [])
     header = "server_id,timestamp,cpu_pct,mem_pct,net_in,net_out,disk_io"
