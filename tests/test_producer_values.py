@@ -17,7 +17,6 @@ from include import dataset, producer
 from producer_standin import RecordingProducer, produce, use_recording_producer, write
 
 
-
 def epoch(text: str) -> int:
     return timegm(datetime.strptime(text, "%Y-%m-%d %H:%M:%S").timetuple())
 
