@@ -358,18 +358,38 @@ def float64_text(col: Column) -> Column:
     return F.regexp_replace(F.regexp_replace(text, r"0+$", ""), r"\.$", "")
 
 
-def kafka_options(manifest: Manifest, topics: list[str], security: dict[str, str] | None = None,
-                  headers: bool = True) -> dict[str, str]:
-    """Options of Spark's Kafka source; ``security`` holds the connection's librdkafka security settings;
-    ``headers``: read the records' headers too."""
-    starting, ending = manifest.spark_offsets(topics)
+def kafka_source_options(bootstrap_servers: str, assign: dict[str, list[int]],
+                         security: dict[str, str] | None = None, headers: bool = True) -> dict[str, str]:
+    """The options Spark's Kafka source takes in both jobs (this one and live mode's, include/spark_stream.py):
+    the broker, the topics' partitions (``assign``), headers or not, failing on lost data, and ``security`` (the
+    connection's librdkafka security settings, in the Java client's names)."""
     return {
-        "kafka.bootstrap.servers": manifest.bootstrap_servers,
-        "assign": _assign_json(manifest, topics),
-        "startingOffsets": starting,
-        "endingOffsets": ending,
+        "kafka.bootstrap.servers": bootstrap_servers,
+        "assign": json.dumps({t: sorted(int(p) for p in parts) for t, parts in assign.items()}),
         "includeHeaders": str(headers).lower(),
         "failOnDataLoss": "true",
+        # Spark redacts the JAAS config (it holds the password) wherever it shows these options.
+        **{f"kafka.{k}": v for k, v in java_security(security or {}).items()},
+    }
+
+
+def attempt_records(raw: DataFrame, attempt_id: str) -> DataFrame:
+    """The topic and value of ``raw``'s records that carry ``attempt_id``'s ATTEMPT_HEADER (both jobs)."""
+    # array_contains of the exact (key, value) header is code-generated; a lambda over headers is not (bench/).
+    header = F.struct(F.lit(ATTEMPT_HEADER).alias("key"), F.lit(bytearray(attempt_id.encode("utf-8"))).alias("value"))
+    return raw.where(F.array_contains("headers", header)).select("topic", "value")
+
+
+def kafka_options(manifest: Manifest, topics: list[str], security: dict[str, str] | None = None,
+                  headers: bool = True) -> dict[str, str]:
+    """Options of Spark's Kafka source for the manifest's offset ranges of ``topics``; ``security`` holds the
+    connection's librdkafka security settings; ``headers``: read the records' headers too."""
+    starting, ending = manifest.spark_offsets(topics)
+    return {
+        **kafka_source_options(manifest.bootstrap_servers, {t: list(manifest.offsets[t]) for t in topics},
+                               security, headers),
+        "startingOffsets": starting,
+        "endingOffsets": ending,
         # Bigger fetches: the consumer's defaults (500 records a poll, 1 MiB a partition) make a local
         # replay's read poll-bound (bench/). Not much bigger: every consumer's fetched bytes sit in the driver's
         # heap (local mode), four consumers at once, and at 100x 16/64 MiB fetches left a third of the read
@@ -381,8 +401,6 @@ def kafka_options(manifest: Manifest, topics: list[str], security: dict[str, str
         # comes back at once instead of waiting the consumer's default 500 ms for more. Each read task paid
         # that wait: the real day through a warm Spark went from 2.9 s to 2.2 s (bench/).
         "kafka.fetch.max.wait.ms": str(KAFKA_FETCH_MAX_WAIT_MS),
-        # Spark redacts the JAAS config (it holds the password) wherever it shows these options.
-        **{f"kafka.{k}": v for k, v in java_security(security or {}).items()},
     }
 
 
@@ -400,10 +418,6 @@ def security_from_env(environ: dict[str, str]) -> dict[str, str]:
     return {str(k): str(v) for k, v in settings.items()}
 
 
-def _assign_json(manifest: Manifest, topics: list[str]) -> str:
-    return json.dumps({t: sorted(int(p) for p in manifest.offsets[t]) for t in topics})
-
-
 def read_records(spark: SparkSession, manifest: Manifest, topics: list[str],
                  security: dict[str, str] | None = None) -> tuple[DataFrame, Observation]:
     """This produce attempt's records of ``topics``, parsed (parse_records, after the topic column), and an
@@ -418,13 +432,7 @@ def read_records(spark: SparkSession, manifest: Manifest, topics: list[str],
     """
     only_mine = manifest.holds_only_attempt(topics)
     raw = spark.read.format("kafka").options(**kafka_options(manifest, topics, security, headers=not only_mine)).load()
-    if only_mine:
-        mine = raw.select("topic", "value")
-    else:
-        # array_contains of the exact (key, value) header is code-generated; a lambda over headers is not (bench/).
-        header = F.struct(F.lit(ATTEMPT_HEADER).alias("key"),
-                          F.lit(bytearray(manifest.attempt_id.encode("utf-8"))).alias("value"))
-        mine = raw.where(F.array_contains("headers", header)).select("topic", "value")
+    mine = raw.select("topic", "value") if only_mine else attempt_records(raw, manifest.attempt_id)
     counted = Observation(f"records_{'_'.join(t.replace('-', '_') for t in topics)}")
     # Records carry event times (shifted under time_shift "now"); windows are computed on the timeline.
     shift = manifest.time_shift_seconds + manifest.epoch_offset

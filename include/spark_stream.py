@@ -57,8 +57,9 @@ from include.live import (HEARTBEAT_S, PRODUCER_STALE_AFTER_S, PRODUCER_START_TI
 from include.offsets import Manifest, ManifestError
 from include.paths import write_atomically
 from include.producer import event_time_text
-from include.spark_job import (build_session, cpu_mem_aggregates, cpu_mem_columns, csv_field, net_disk_aggregates,
-                               net_disk_columns, output_columns, parse_records, security_from_env)
+from include.spark_job import (attempt_records, build_session, cpu_mem_aggregates, cpu_mem_columns, csv_field,
+                               kafka_source_options, net_disk_aggregates, net_disk_columns, output_columns,
+                               parse_records, security_from_env)
 from include.topics import UnsupportedSecurity, java_security, security_summary
 
 log = logging.getLogger("metrics_replay.spark_stream")
@@ -92,14 +93,11 @@ def stream_options(session: LiveSession, topics: list[str], security: dict[str, 
     """Options of Spark's Kafka source: the topics' partitions from the session's start offsets on."""
     starting = {t: {p: int(o) for p, o in session.start_offsets[t].items()} for t in topics}
     return {
-        "kafka.bootstrap.servers": session.bootstrap_servers,
-        "assign": json.dumps({t: sorted(int(p) for p in session.start_offsets[t]) for t in topics}),
+        **kafka_source_options(session.bootstrap_servers, {t: list(session.start_offsets[t]) for t in topics},
+                               security),
         "startingOffsets": json.dumps(starting, sort_keys=True),
-        "includeHeaders": "true",
-        "failOnDataLoss": "true",
         # Records come as the producer sends them: poll often rather than wait for full fetches.
         "kafka.fetch.max.wait.ms": "50",
-        **{f"kafka.{k}": v for k, v in java_security(security).items()},
     }
 
 
@@ -107,10 +105,7 @@ def windows_stream(spark: SparkSession, session: LiveSession, out: Output, secur
                    window_seconds: int, slide_seconds: int) -> DataFrame:
     """The output's final windows as a stream: server_id, start (timeline second), the aggregates."""
     raw = spark.readStream.format("kafka").options(**stream_options(session, out.topics, security)).load()
-    header = F.struct(F.lit(ATTEMPT_HEADER).alias("key"),
-                      F.lit(bytearray(session.session_id.encode("utf-8"))).alias("value"))
-    mine = raw.where(F.array_contains("headers", header)).select("topic", "value")
-    parsed = parse_records(mine, "topic", shift_seconds=session.shift_seconds)
+    parsed = parse_records(attempt_records(raw, session.session_id), "topic", shift_seconds=session.shift_seconds)
     # Records of the run per topic; end markers (no server_id) are not samples.
     counted = parsed.observe(f"read_{out.name}", *[
         F.count_if((F.col("topic") == F.lit(t)) & F.col("server_id").isNotNull()).alias(t) for t in out.topics])
